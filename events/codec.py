@@ -1,0 +1,52 @@
+"""One codec for every stored fact: JSON bytes <-> pydantic model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from events.models import CALL_EVENT_TYPES, RESPONDER_FACT_TYPES, AnyEvent, Fact
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+KNOWN_TYPES: frozenset[str] = frozenset(
+    cls.model_fields["type"].default for cls in (*CALL_EVENT_TYPES, *RESPONDER_FACT_TYPES)
+)
+
+
+class DecodeError(ValueError):
+    """A message that is not a valid dispatch1310 event; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def encode(event: Fact) -> bytes:
+    return event.model_dump_json(by_alias=True).encode()
+
+
+def decode(data: bytes) -> Fact:
+    """Bytes -> the event model named by its ``type``; anything else raises DecodeError."""
+    try:
+        return _ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        raise DecodeError(_explain(data, exc)) from None
+
+
+def _explain(data: bytes, exc: ValidationError) -> str:
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(raw, dict):
+        return "not a JSON object"
+    kind = raw.get("type")
+    if kind is None:
+        return "missing field 'type'"
+    if kind not in KNOWN_TYPES:
+        return f"unknown event type {kind!r}"
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"][1:]) or "event"
+    return f"invalid {kind}: {where}: {first['msg']}"

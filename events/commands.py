@@ -1,0 +1,131 @@
+"""Commands: what someone asks of a call. The call aggregate decides which events follow."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from events.models import (
+    Caller,
+    Frozen,
+    Kind,
+    Level,
+    Outcome,
+    Position,
+    Source,
+    Stage,
+    StageTimes,
+    UtcDatetime,
+)
+
+
+class Command(Frozen):
+    call_id: str
+
+
+class RaiseCall(Command):
+    name: Literal["raise"] = "raise"
+    caller: Caller
+    building_id: str | None = None
+    district_id: str | None = None
+    address: str = ""
+    kind: Kind = "other"
+    note: str = ""
+    drill: bool = False
+    source: Source = "app"
+    raised_by: str | None = None
+    level: Level = "building"
+    due: StageTimes
+    policy_version: str
+    device_id: str | None = None
+    position: Position | None = None
+
+
+class AssignResponder(Command):
+    """Page one person; ``share_contact`` also tells the resident this is their contact."""
+
+    name: Literal["assign"] = "assign"
+    responder_id: str
+    responder_name: str
+    phone: str = ""
+    level: Level
+    dispatch_id: str
+    ack_timeout_s: float
+    by: str | None = None
+    note: str = ""
+    team_id: str | None = None
+
+
+class ResponderAction(Command):
+    responder_id: str
+    note: str = Field(default="", max_length=2000)
+
+
+class Accept(ResponderAction):
+    name: Literal["accept"] = "accept"
+
+
+class Decline(ResponderAction):
+    name: Literal["decline"] = "decline"
+
+
+class EnRoute(ResponderAction):
+    name: Literal["enroute"] = "enroute"
+
+
+class Arrive(ResponderAction):
+    name: Literal["arrive"] = "arrive"
+
+
+class Resolve(Command):
+    name: Literal["resolve"] = "resolve"
+    by: str
+    outcome: Outcome = "handled"
+    note: str = Field(default="", max_length=2000)
+    as_responder: bool = True
+
+
+class Cancel(Command):
+    name: Literal["cancel"] = "cancel"
+    by: str
+    note: str = Field(default="", max_length=2000)
+
+
+class TimeOutDispatch(Command):
+    name: Literal["timeout"] = "timeout"
+    dispatch_id: str
+
+
+class MissDeadline(Command):
+    name: Literal["miss_deadline"] = "miss_deadline"
+    stage: Stage
+    available_levels: tuple[Level, ...] = ("building", "district", "community", "professional")
+
+
+class Escalate(Command):
+    name: Literal["escalate"] = "escalate"
+    reason: str
+    stage: Stage | None = None
+    by: str | None = None
+    available_levels: tuple[Level, ...] = ("building", "district", "community", "professional")
+
+
+class AddNote(Command):
+    name: Literal["note"] = "note"
+    by: str
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Merge(Command):
+    name: Literal["merge"] = "merge"
+    into_call_id: str
+
+
+class RecordDeviceAlert(Command):
+    name: Literal["device_alert"] = "device_alert"
+    device_id: str
+    alert_kind: str
+    position: Position | None = None
+    battery: float | None = None
+    device_at: UtcDatetime | None = None

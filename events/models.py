@@ -1,0 +1,280 @@
+"""The facts of dispatch1310: frozen pydantic models, one class per event type.
+
+Every call event is stored on subject ``calls.<call_id>.<type>`` of stream ``CALLS``;
+responder and duty facts on stream ``RESPONDERS``. Each carries ``event_id``, ``type``,
+``at`` (aware UTC) and ``version`` (the schema version of that event type).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+Level = Literal["building", "district", "community", "professional"]
+LEVELS: tuple[Level, ...] = ("building", "district", "community", "professional")
+Stage = Literal["contact", "reach", "onsite"]
+STAGES: tuple[Stage, ...] = ("contact", "reach", "onsite")
+Kind = Literal["flood", "fire", "medical", "elderly_missing", "dispute", "other"]
+KINDS: tuple[Kind, ...] = ("flood", "fire", "medical", "elderly_missing", "dispute", "other")
+Source = Literal["app", "phone", "device"]
+Outcome = Literal["handled", "false_alarm", "referred"]
+Availability = Literal["available", "away"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+def next_level(level: Level) -> Level | None:
+    """The level above ``level``; None at the top (professional)."""
+    index = LEVELS.index(level)
+    return LEVELS[index + 1] if index + 1 < len(LEVELS) else None
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Caller(Frozen):
+    name: str = Field(default="", max_length=100)
+    phone: str = Field(default="", max_length=40)
+
+
+class Position(Frozen):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class StageTimes(Frozen):
+    contact: UtcDatetime
+    reach: UtcDatetime
+    onsite: UtcDatetime
+
+    def of(self, stage: Stage) -> datetime:
+        return getattr(self, stage)
+
+
+class Fact(Frozen):
+    """Common envelope of every stored fact."""
+
+    event_id: str = Field(min_length=1)
+    at: UtcDatetime
+    version: int = 1
+
+
+class CallEvent(Fact):
+    call_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class CallRaised(CallEvent):
+    type: Literal["CallRaised"] = "CallRaised"
+    caller: Caller
+    building_id: str | None = None
+    district_id: str | None = None
+    address: str = ""
+    kind: Kind = "other"
+    note: str = ""
+    drill: bool = False
+    source: Source = "app"
+    raised_by: str | None = None
+    level: Level = "building"
+    due: StageTimes
+    policy_version: str
+    device_id: str | None = None
+    position: Position | None = None
+
+
+class ResponderAssigned(CallEvent):
+    type: Literal["ResponderAssigned"] = "ResponderAssigned"
+    responder_id: str
+    name: str
+    phone: str = ""
+    level: Level
+    dispatch_id: str
+    ack_timeout_s: float
+    by: str | None = None
+    note: str = ""
+    team_id: str | None = None
+
+
+class ContactShared(CallEvent):
+    type: Literal["ContactShared"] = "ContactShared"
+    responder_id: str
+    name: str
+    phone: str = ""
+
+
+class DispatchAccepted(CallEvent):
+    type: Literal["DispatchAccepted"] = "DispatchAccepted"
+    responder_id: str
+    dispatch_id: str
+    note: str = ""
+
+
+class DispatchDeclined(CallEvent):
+    type: Literal["DispatchDeclined"] = "DispatchDeclined"
+    responder_id: str
+    dispatch_id: str
+    note: str = ""
+
+
+class DispatchTimedOut(CallEvent):
+    type: Literal["DispatchTimedOut"] = "DispatchTimedOut"
+    responder_id: str
+    dispatch_id: str
+
+
+class ResponderEnRoute(CallEvent):
+    type: Literal["ResponderEnRoute"] = "ResponderEnRoute"
+    responder_id: str
+    note: str = ""
+
+
+class ResponderArrived(CallEvent):
+    type: Literal["ResponderArrived"] = "ResponderArrived"
+    responder_id: str
+    note: str = ""
+
+
+class CallResolved(CallEvent):
+    type: Literal["CallResolved"] = "CallResolved"
+    by: str
+    outcome: Outcome = "handled"
+    note: str = ""
+
+
+class CallCancelled(CallEvent):
+    type: Literal["CallCancelled"] = "CallCancelled"
+    by: str
+    note: str = ""
+
+
+class CallMerged(CallEvent):
+    """This call duplicates an open one at the same building; it is handled there."""
+
+    type: Literal["CallMerged"] = "CallMerged"
+    into_call_id: str
+
+
+class DeadlineMissed(CallEvent):
+    type: Literal["DeadlineMissed"] = "DeadlineMissed"
+    stage: Stage
+    due_at: UtcDatetime
+    late_by_ms: float
+
+
+class EscalationRaised(CallEvent):
+    type: Literal["EscalationRaised"] = "EscalationRaised"
+    from_level: Level
+    to_level: Level
+    reason: str
+    stage: Stage | None = None
+    skipped: tuple[Level, ...] = ()
+    by: str | None = None
+
+
+class NoteAdded(CallEvent):
+    type: Literal["NoteAdded"] = "NoteAdded"
+    by: str
+    text: str
+
+
+class DeviceAlertReceived(CallEvent):
+    type: Literal["DeviceAlertReceived"] = "DeviceAlertReceived"
+    device_id: str
+    alert_kind: str
+    position: Position | None = None
+    battery: float | None = None
+    device_at: UtcDatetime | None = None
+
+
+class AvailabilityChanged(Fact):
+    type: Literal["AvailabilityChanged"] = "AvailabilityChanged"
+    responder_id: str
+    status: Availability
+    until: UtcDatetime | None = None
+    by: str
+
+
+class DutyOverrideSet(Fact):
+    type: Literal["DutyOverrideSet"] = "DutyOverrideSet"
+    person_id: str
+    starts: UtcDatetime = Field(alias="from")
+    ends: UtcDatetime = Field(alias="to")
+    by: str
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+AnyCallEvent = Annotated[
+    CallRaised
+    | ResponderAssigned
+    | ContactShared
+    | DispatchAccepted
+    | DispatchDeclined
+    | DispatchTimedOut
+    | ResponderEnRoute
+    | ResponderArrived
+    | CallResolved
+    | CallCancelled
+    | CallMerged
+    | DeadlineMissed
+    | EscalationRaised
+    | NoteAdded
+    | DeviceAlertReceived,
+    Field(discriminator="type"),
+]
+
+AnyResponderFact = Annotated[AvailabilityChanged | DutyOverrideSet, Field(discriminator="type")]
+
+AnyEvent = Annotated[
+    CallRaised
+    | ResponderAssigned
+    | ContactShared
+    | DispatchAccepted
+    | DispatchDeclined
+    | DispatchTimedOut
+    | ResponderEnRoute
+    | ResponderArrived
+    | CallResolved
+    | CallCancelled
+    | CallMerged
+    | DeadlineMissed
+    | EscalationRaised
+    | NoteAdded
+    | DeviceAlertReceived
+    | AvailabilityChanged
+    | DutyOverrideSet,
+    Field(discriminator="type"),
+]
+
+CALL_EVENT_TYPES: tuple[type[CallEvent], ...] = (
+    CallRaised,
+    ResponderAssigned,
+    ContactShared,
+    DispatchAccepted,
+    DispatchDeclined,
+    DispatchTimedOut,
+    ResponderEnRoute,
+    ResponderArrived,
+    CallResolved,
+    CallCancelled,
+    CallMerged,
+    DeadlineMissed,
+    EscalationRaised,
+    NoteAdded,
+    DeviceAlertReceived,
+)
+RESPONDER_FACT_TYPES: tuple[type[Fact], ...] = (AvailabilityChanged, DutyOverrideSet)
+
+# The event that meets each stage of the 1310 promise.
+STAGE_MET_BY: dict[Stage, type[CallEvent]] = {
+    "contact": ContactShared,
+    "reach": DispatchAccepted,
+    "onsite": ResponderArrived,
+}

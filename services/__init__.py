@@ -1,0 +1,1 @@
+"""dispatch1310 services: common building blocks and one package per service."""

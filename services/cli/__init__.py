@@ -1,0 +1,1 @@
+"""The ``dispatch1310`` command line."""

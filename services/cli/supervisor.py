@@ -1,0 +1,99 @@
+"""``dispatch1310 up``: the embedded NATS server and every service as its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from services.common.embedded_nats import EmbeddedNats
+from services.common.settings import Settings
+from services.registry import SERVICES
+
+
+class ProcessGroup:
+    """Children started together and stopped together; none is left orphaned."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, name: str, env: dict[str, str]) -> None:
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "service", name],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches only `up`, which stops children in order
+        )
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.children.items() if proc.poll() is not None]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.children.values():
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_healthy(url: str, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def up(settings: Settings, services: list[str] | None = None) -> int:
+    server: EmbeddedNats | None = None
+    group = ProcessGroup()
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        env = dict(os.environ)
+        if settings.nats_url is None:
+            server = EmbeddedNats(Path(settings.data_dir) / "nats").start()
+            env["NATS_URL"] = server.url
+            print(f"nats      {server.url}  (embedded, data in {settings.data_dir})", flush=True)
+        else:
+            print(f"nats      {settings.nats_url}", flush=True)
+        for name in services or list(SERVICES):
+            group.spawn(name, env)
+        if not wait_healthy(settings.http_url):
+            print("intake did not become healthy in 20 s", file=sys.stderr)
+            return 1
+        print(f"resident  {settings.http_url}/", flush=True)
+        print(f"responder {settings.http_url}/responder", flush=True)
+        print(f"board     {settings.http_url}/board", flush=True)
+        print("Ctrl-C stops everything.", flush=True)
+        while not stopping:
+            for name in group.dead():
+                print(f"service {name} exited; restarting it", file=sys.stderr, flush=True)
+                group.spawn(name, env)
+            time.sleep(0.5)
+        return 0
+    finally:
+        group.stop()
+        if server is not None:
+            server.stop()
+        print("stopped", flush=True)

@@ -1,0 +1,1 @@
+"""Building blocks every service shares: clock, ids, settings, logging, NATS, event store."""

@@ -1,0 +1,436 @@
+"""The call aggregate: pure ``decide(state, command, now, ids) -> events`` and ``evolve``.
+
+No I/O, no clock: time comes in as ``now``, ids from an ``IdFactory``. Every service that
+changes a call (intake, dispatcher, deadlines) goes through ``decide``; every view folds
+the call's events with ``evolve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from events import commands as c
+from events.models import (
+    LEVELS,
+    STAGES,
+    CallCancelled,
+    CallEvent,
+    CallMerged,
+    CallRaised,
+    CallResolved,
+    ContactShared,
+    DeadlineMissed,
+    DeviceAlertReceived,
+    DispatchAccepted,
+    DispatchDeclined,
+    DispatchTimedOut,
+    EscalationRaised,
+    Level,
+    NoteAdded,
+    Outcome,
+    ResponderArrived,
+    ResponderAssigned,
+    ResponderEnRoute,
+    Stage,
+)
+from services.common.ids import IdFactory
+
+CallStatus = Literal["new", "open", "resolved", "cancelled", "merged"]
+DispatchStatus = Literal["paged", "accepted", "declined", "timed_out", "enroute", "arrived"]
+ACTIVE: frozenset[DispatchStatus] = frozenset({"paged", "accepted", "enroute", "arrived"})
+ENGAGED: frozenset[DispatchStatus] = frozenset({"accepted", "enroute", "arrived"})
+
+
+class DomainError(Exception):
+    http_status = 400
+
+
+class CallNotFound(DomainError):
+    http_status = 404
+
+
+class NotDispatchedToYou(DomainError):
+    http_status = 403
+
+
+class InvalidTransition(DomainError):
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class Assignment:
+    responder_id: str
+    name: str
+    phone: str
+    level: Level
+    dispatch_id: str
+    status: DispatchStatus
+    assigned_at: datetime
+    team_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    responder_id: str
+    name: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class CallState:
+    call_id: str
+    status: CallStatus = "new"
+    raised: CallRaised | None = None
+    level: Level = "building"
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    contact: Contact | None = None
+    met: dict[Stage, datetime] = field(default_factory=dict)
+    missed: dict[Stage, datetime] = field(default_factory=dict)
+    outcome: Outcome | None = None
+    merged_into: str | None = None
+    closed_at: datetime | None = None
+    events: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def assignment_by_dispatch(self, dispatch_id: str) -> Assignment | None:
+        return next((a for a in self.assignments.values() if a.dispatch_id == dispatch_id), None)
+
+    def tried_at(self, level: Level) -> set[str]:
+        """People already paged at ``level`` (whatever they answered)."""
+        return {a.responder_id for a in self.assignments.values() if a.level == level}
+
+    def active_at(self, level: Level) -> list[Assignment]:
+        return [a for a in self.assignments.values() if a.level == level and a.status in ACTIVE]
+
+    def stage_open(self, stage: Stage) -> bool:
+        return self.is_open and stage not in self.met and stage not in self.missed
+
+
+# ---------------------------------------------------------------- evolve
+
+
+def evolve(state: CallState, event: CallEvent) -> CallState:
+    state = replace(state, events=state.events + 1)
+    match event:
+        case CallRaised():
+            return replace(state, status="open", raised=event, level=event.level)
+        case ResponderAssigned():
+            assignment = Assignment(
+                event.responder_id,
+                event.name,
+                event.phone,
+                event.level,
+                event.dispatch_id,
+                "paged",
+                event.at,
+                event.team_id,
+            )
+            return replace(state, assignments={**state.assignments, event.responder_id: assignment})
+        case ContactShared():
+            met = state.met if "contact" in state.met else {**state.met, "contact": event.at}
+            return replace(state, contact=Contact(event.responder_id, event.name, event.phone), met=met)
+        case DispatchAccepted():
+            state = _set_status(state, event.responder_id, "accepted")
+            return _meet(state, "reach", event.at)
+        case DispatchDeclined():
+            return _set_status(state, event.responder_id, "declined")
+        case DispatchTimedOut():
+            return _set_status(state, event.responder_id, "timed_out")
+        case ResponderEnRoute():
+            return _set_status(state, event.responder_id, "enroute")
+        case ResponderArrived():
+            state = _set_status(state, event.responder_id, "arrived")
+            return _meet(state, "onsite", event.at)
+        case CallResolved():
+            return replace(state, status="resolved", outcome=event.outcome, closed_at=event.at)
+        case CallCancelled():
+            return replace(state, status="cancelled", closed_at=event.at)
+        case CallMerged():
+            return replace(state, status="merged", merged_into=event.into_call_id, closed_at=event.at)
+        case DeadlineMissed():
+            return replace(state, missed={**state.missed, event.stage: event.at})
+        case EscalationRaised():
+            return replace(state, level=event.to_level)
+        case NoteAdded() | DeviceAlertReceived():
+            return state
+    return state
+
+
+def _set_status(state: CallState, responder_id: str, status: DispatchStatus) -> CallState:
+    current = state.assignments.get(responder_id)
+    if current is None:
+        return state
+    return replace(state, assignments={**state.assignments, responder_id: replace(current, status=status)})
+
+
+def _meet(state: CallState, stage: Stage, at: datetime) -> CallState:
+    if stage in state.met:
+        return state
+    return replace(state, met={**state.met, stage: at})
+
+
+def fold(call_id: str, events: Iterable[CallEvent]) -> CallState:
+    state = CallState(call_id)
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+# ---------------------------------------------------------------- decide
+
+
+def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    """The events ``command`` causes on ``state``; [] when it changes nothing (a retry)."""
+    if isinstance(command, c.RaiseCall):
+        return _raise(state, command, now, ids)
+    if state.status == "new":
+        raise CallNotFound(f"no call {state.call_id}")
+    base = {"call_id": state.call_id, "at": now}
+    match command:
+        case c.AssignResponder():
+            return _assign(state, command, now, ids)
+        case c.Accept():
+            current = _own_dispatch(state, command.responder_id)
+            if current.status in ENGAGED:
+                return []
+            _require_open(state, "accept")
+            if current.status == "declined":
+                raise InvalidTransition("you declined this call")
+            return [
+                DispatchAccepted(
+                    **base,
+                    event_id=ids.new(),
+                    responder_id=current.responder_id,
+                    dispatch_id=current.dispatch_id,
+                    note=command.note,
+                )
+            ]
+        case c.Decline():
+            current = _own_dispatch(state, command.responder_id)
+            if current.status == "declined":
+                return []
+            _require_open(state, "decline")
+            if current.status != "paged" and current.status != "timed_out":
+                raise InvalidTransition(f"cannot decline after {current.status}")
+            return [
+                DispatchDeclined(
+                    **base,
+                    event_id=ids.new(),
+                    responder_id=current.responder_id,
+                    dispatch_id=current.dispatch_id,
+                    note=command.note,
+                )
+            ]
+        case c.EnRoute():
+            current = _own_dispatch(state, command.responder_id)
+            if current.status in ("enroute", "arrived"):
+                return []
+            _require_open(state, "report en route")
+            if current.status != "accepted":
+                raise InvalidTransition("accept the dispatch before reporting en route")
+            return [
+                ResponderEnRoute(
+                    **base, event_id=ids.new(), responder_id=current.responder_id, note=command.note
+                )
+            ]
+        case c.Arrive():
+            current = _own_dispatch(state, command.responder_id)
+            if current.status == "arrived":
+                return []
+            _require_open(state, "arrive")
+            if current.status not in ("accepted", "enroute"):
+                raise InvalidTransition("accept the dispatch before reporting arrival")
+            return [
+                ResponderArrived(
+                    **base, event_id=ids.new(), responder_id=current.responder_id, note=command.note
+                )
+            ]
+        case c.Resolve():
+            if command.as_responder:
+                current = _own_dispatch(state, command.by)
+                if current.status not in ENGAGED:
+                    _require_open(state, "resolve")
+                    raise InvalidTransition("accept the dispatch before resolving the call")
+            _require_open(state, "resolve")
+            return [
+                CallResolved(
+                    **base, event_id=ids.new(), by=command.by, outcome=command.outcome, note=command.note
+                )
+            ]
+        case c.Cancel():
+            _require_open(state, "cancel")
+            return [CallCancelled(**base, event_id=ids.new(), by=command.by, note=command.note)]
+        case c.TimeOutDispatch():
+            found = state.assignment_by_dispatch(command.dispatch_id)
+            if found is None or found.status != "paged" or not state.is_open:
+                return []
+            return [
+                DispatchTimedOut(
+                    **base,
+                    event_id=ids.derived(command.dispatch_id, "timeout"),
+                    responder_id=found.responder_id,
+                    dispatch_id=found.dispatch_id,
+                )
+            ]
+        case c.MissDeadline():
+            return _miss(state, command, now, ids)
+        case c.Escalate():
+            _require_open(state, "escalate")
+            escalation = _escalation(state, command, now, ids.new())
+            if escalation is None:
+                raise InvalidTransition("the call is already at the top level (professional)")
+            return [escalation]
+        case c.AddNote():
+            _require_open(state, "add a note to")
+            return [NoteAdded(**base, event_id=ids.new(), by=command.by, text=command.text)]
+        case c.Merge():
+            if state.merged_into == command.into_call_id:
+                return []
+            _require_open(state, "merge")
+            return [
+                CallMerged(
+                    **base, event_id=ids.derived(state.call_id, "merged"), into_call_id=command.into_call_id
+                )
+            ]
+        case c.RecordDeviceAlert():
+            _require_open(state, "record an alert on")
+            return [
+                DeviceAlertReceived(
+                    **base,
+                    event_id=ids.new(),
+                    device_id=command.device_id,
+                    alert_kind=command.alert_kind,
+                    position=command.position,
+                    battery=command.battery,
+                    device_at=command.device_at,
+                )
+            ]
+    raise TypeError(f"unknown command {type(command).__name__}")
+
+
+def _require_open(state: CallState, action: str) -> None:
+    if not state.is_open:
+        raise InvalidTransition(f"cannot {action} a call that is {state.status}")
+
+
+def _own_dispatch(state: CallState, responder_id: str) -> Assignment:
+    current = state.assignments.get(responder_id)
+    if current is None:
+        raise NotDispatchedToYou(f"call {state.call_id} was not dispatched to {responder_id}")
+    return current
+
+
+def _raise(state: CallState, command: c.RaiseCall, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if state.status != "new":
+        return []
+    fields = command.model_dump(exclude={"name"})
+    return [CallRaised(**fields, event_id=ids.derived(command.call_id, "raised"), at=now)]
+
+
+def _assign(state: CallState, command: c.AssignResponder, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    current = state.assignments.get(command.responder_id)
+    if current is not None and current.status in ACTIVE:
+        return []
+    _require_open(state, "assign")
+    events: list[CallEvent] = [
+        ResponderAssigned(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(command.dispatch_id, "assigned"),
+            responder_id=command.responder_id,
+            name=command.responder_name,
+            phone=command.phone,
+            level=command.level,
+            dispatch_id=command.dispatch_id,
+            ack_timeout_s=command.ack_timeout_s,
+            by=command.by,
+            note=command.note,
+            team_id=command.team_id,
+        )
+    ]
+    if _needs_contact(state):
+        events.append(
+            ContactShared(
+                call_id=state.call_id,
+                at=now,
+                event_id=ids.derived(command.dispatch_id, "contact"),
+                responder_id=command.responder_id,
+                name=command.responder_name,
+                phone=command.phone,
+            )
+        )
+    return events
+
+
+def _needs_contact(state: CallState) -> bool:
+    if state.contact is None:
+        return True
+    holder = state.assignments.get(state.contact.responder_id)
+    return holder is None or holder.status not in ACTIVE
+
+
+def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if state.raised is None or not state.stage_open(command.stage):
+        return []
+    due = state.raised.due.of(command.stage)
+    if now < due:
+        return []
+    missed = DeadlineMissed(
+        call_id=state.call_id,
+        at=now,
+        event_id=ids.derived(state.call_id, "missed", command.stage),
+        stage=command.stage,
+        due_at=due,
+        late_by_ms=round((now - due).total_seconds() * 1000, 3),
+    )
+    escalate = c.Escalate(
+        call_id=state.call_id,
+        reason="deadline_missed",
+        stage=command.stage,
+        available_levels=command.available_levels,
+    )
+    escalation = _escalation(state, escalate, now, ids.derived(state.call_id, "escalated", command.stage))
+    return [missed] if escalation is None else [missed, escalation]
+
+
+def _escalation(
+    state: CallState, command: c.Escalate, now: datetime, event_id: str
+) -> EscalationRaised | None:
+    above = LEVELS[LEVELS.index(state.level) + 1 :]
+    if not above:
+        return None
+    staffed = [level for level in above if level in command.available_levels]
+    target = staffed[0] if staffed else above[-1]
+    skipped = tuple(level for level in above if LEVELS.index(level) < LEVELS.index(target))
+    return EscalationRaised(
+        call_id=state.call_id,
+        at=now,
+        event_id=event_id,
+        from_level=state.level,
+        to_level=target,
+        reason=command.reason,
+        stage=command.stage,
+        skipped=skipped,
+        by=command.by,
+    )
+
+
+__all__ = [
+    "STAGES",
+    "Assignment",
+    "CallNotFound",
+    "CallState",
+    "Contact",
+    "DomainError",
+    "InvalidTransition",
+    "NotDispatchedToYou",
+    "decide",
+    "evolve",
+    "fold",
+]

@@ -1,0 +1,47 @@
+"""Running a command against one call: load, fold, decide, append; on conflict, again."""
+
+from __future__ import annotations
+
+from events.commands import Command
+from events.models import CallEvent
+from services.common.aggregate import CallState, decide, evolve, fold
+from services.common.clock import Clock
+from services.common.event_store import ConcurrencyConflict, EventStore
+from services.common.ids import IdFactory, RandomIds
+
+MAX_ATTEMPTS = 8
+
+
+class Calls:
+    """The write side of calls, shared by every service that changes one."""
+
+    def __init__(self, store: EventStore, clock: Clock, ids: IdFactory | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids or RandomIds()
+
+    async def load(self, call_id: str) -> tuple[CallState, int]:
+        stored, version = await self.store.load(call_id)
+        return fold(call_id, (item.event for item in stored)), version
+
+    async def execute(self, command: Command) -> tuple[CallState, list[CallEvent]]:
+        """Decide and append; returns the state after and the events appended ([] = no change).
+
+        Domain errors (403/404/409) propagate unchanged; a lost race is retried with the
+        winner's events folded in, so the decision is always made on the latest state.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            state, version = await self.load(command.call_id)
+            events = decide(state, command, self.clock.now(), self.ids)
+            if not events:
+                return state, []
+            try:
+                await self.store.append(command.call_id, events, version)
+            except ConcurrencyConflict:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                continue
+            for event in events:
+                state = evolve(state, event)
+            return state, events
+        raise AssertionError("unreachable")

@@ -1,0 +1,130 @@
+"""The event store over NATS JetStream (stream ``CALLS``).
+
+Append: publish with ``Nats-Expected-Last-Subject-Sequence`` scoped by
+``Nats-Expected-Last-Subject-Sequence-Subject: calls.<id>.>`` and ``Nats-Msg-Id = event_id``.
+Load: one batched Direct Get over the call's subjects (served from the subject index).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import APIError, NoStreamResponseError
+
+from events import codec, subjects
+from events.models import CallEvent
+from services.common.event_store import ConcurrencyConflict, StoredEvent, StoreUnavailable, already_stored
+
+WRONG_LAST_SEQUENCE = 10071
+BATCH = 1000
+
+
+class JetStreamEventStore:
+    def __init__(self, nc: Client, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=timeout)
+        self.timeout = timeout
+
+    async def append(self, call_id: str, events: Sequence[CallEvent], expected_version: int) -> int:
+        version = expected_version
+        for index, event in enumerate(events):
+            if event.call_id != call_id:
+                raise ValueError(f"event of call {event.call_id} appended to call {call_id}")
+            try:
+                version = await self._publish(event, version)
+            except ConcurrencyConflict:
+                stored, current = await self.load(call_id)
+                missing = already_stored(stored, events[index:])
+                if missing is None:
+                    raise
+                return await self.append(call_id, missing, current) if missing else current
+        return version
+
+    async def _publish(self, event: CallEvent, expected: int) -> int:
+        headers = {
+            "Nats-Msg-Id": event.event_id,
+            "Nats-Expected-Last-Subject-Sequence": str(expected),
+            "Nats-Expected-Last-Subject-Sequence-Subject": subjects.call_filter(event.call_id),
+        }
+        subject = subjects.call_subject(event.call_id, event.type)  # type: ignore[attr-defined]
+        try:
+            ack = await self.js.publish(subject, codec.encode(event), headers=headers)
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise ConcurrencyConflict(event.call_id, expected) from None
+            raise
+        except (NatsTimeout, NoStreamResponseError) as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        return int(ack.seq)
+
+    async def load(self, call_id: str) -> tuple[list[StoredEvent], int]:
+        found: list[StoredEvent] = []
+        start = 1
+        while True:
+            batch, pending = await self._direct_get_batch(subjects.call_filter(call_id), start)
+            found.extend(batch)
+            if not pending or not batch:
+                break
+            start = batch[-1].seq + 1
+        return found, found[-1].seq if found else 0
+
+    async def _direct_get_batch(self, subject: str, start: int) -> tuple[list[StoredEvent], int]:
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        try:
+            request = json.dumps({"seq": start, "next_by_subj": subject, "batch": BATCH}).encode()
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{subjects.CALLS_STREAM}", request, reply=inbox)
+            batch: list[StoredEvent] = []
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=self.timeout)
+                except NatsTimeout as exc:
+                    raise StoreUnavailable(f"direct get of {subject} timed out") from exc
+                status = (msg.headers or {}).get("Status")
+                if status == "404":
+                    return batch, 0
+                if status == "204":
+                    return batch, int((msg.headers or {}).get("Nats-Num-Pending", "0"))
+                if status is not None:
+                    raise StoreUnavailable(f"direct get of {subject}: status {status}")
+                batch.append(_stored(msg, int(msg.headers["Nats-Sequence"])))  # type: ignore[index]
+        finally:
+            await sub.unsubscribe()
+
+    async def last_seq(self) -> int:
+        info = await self.js.stream_info(subjects.CALLS_STREAM)
+        return int(info.state.last_seq)
+
+    async def read_all(self, from_seq: int = 1) -> AsyncIterator[StoredEvent]:
+        end = await self.last_seq()
+        if end < from_seq:
+            return
+        sub = await self.js.subscribe(
+            subjects.CALLS_SUBJECTS,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_seq, 1)
+            ),
+            pending_msgs_limit=100_000,
+        )
+        try:
+            async for msg in sub.messages:
+                seq = msg.metadata.sequence.stream
+                yield _stored(msg, seq)
+                if seq >= end:
+                    break
+        finally:
+            await sub.unsubscribe()
+
+
+def _stored(msg: Msg, seq: int) -> StoredEvent:
+    event = codec.decode(msg.data)
+    if not isinstance(event, CallEvent):
+        raise codec.DecodeError(f"{type(event).__name__} is not a call event")
+    return StoredEvent(seq, event)

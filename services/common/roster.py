@@ -1,0 +1,272 @@
+"""The roster: who serves at which level, in paging order (contract shape, JSON or YAML).
+
+Validated with clear errors (duplicate ids, unknown references). Its ``version`` is a hash
+of its content, so every service can tell it holds the same roster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from events.models import KINDS, LEVELS, Kind, Level, UtcDatetime
+
+DEMO_ROSTER = Path(__file__).with_name("demo_roster.yaml")
+
+
+class RosterError(ValueError):
+    pass
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Person(_Model):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1)
+    phone: str = ""
+    token: str | None = None
+    token_sha256: str | None = None
+    webhook: str | None = None
+
+    @property
+    def token_hash(self) -> str | None:
+        if self.token_sha256:
+            return self.token_sha256.lower()
+        return hashlib.sha256(self.token.encode()).hexdigest() if self.token else None
+
+
+class Rotation(_Model):
+    start: UtcDatetime
+    shift_hours: float = Field(gt=0)
+
+
+class Community(_Model):
+    id: str
+    name: str
+    duty: tuple[Person, ...] = ()
+    rotation: Rotation | None = None
+
+
+class Building(_Model):
+    id: str = Field(min_length=1)
+    name: str
+    members: tuple[Person, ...] = ()
+    backups: tuple[Person, ...] = ()
+
+
+class District(_Model):
+    id: str = Field(min_length=1)
+    name: str
+    leaders: tuple[Person, ...] = ()
+    team: tuple[Person, ...] = ()
+    buildings: tuple[Building, ...] = ()
+
+
+class Team(_Model):
+    id: str
+    name: str
+    kinds: tuple[Kind, ...] = ()
+    members: tuple[Person, ...] = ()
+
+
+class Resident(_Model):
+    name: str
+    phone: str = ""
+
+
+class Device(_Model):
+    id: str = Field(min_length=1)
+    secret: str = Field(min_length=8)
+    building_id: str
+    resident: Resident
+    caretakers: tuple[Person, ...] = ()
+
+
+class LevelPolicy(_Model):
+    level: Level
+    ack_timeout_s: float | None = Field(default=None, gt=0)
+
+
+class EscalationPolicy(_Model):
+    """Escalation as data; its ``version`` is snapshotted in every ``CallRaised``."""
+
+    version: str = "default-1"
+    levels: tuple[LevelPolicy, ...] = tuple(LevelPolicy(level=level) for level in LEVELS)
+    skip_to_professional: tuple[Kind, ...] = ("fire", "medical")
+
+    def ack_timeout(self, level: Level, default: float) -> float:
+        for step in self.levels:
+            if step.level == level and step.ack_timeout_s is not None:
+                return step.ack_timeout_s
+        return default
+
+
+class Roster(_Model):
+    community: Community
+    professional: tuple[Person, ...] = ()
+    districts: tuple[District, ...] = ()
+    supervisors: tuple[Person, ...] = ()
+    teams: tuple[Team, ...] = ()
+    devices: tuple[Device, ...] = ()
+    escalation: EscalationPolicy = EscalationPolicy()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Roster:
+        problems: list[str] = []
+        seen: dict[str, Person] = {}
+        for person, where in self._people_with_place():
+            other = seen.get(person.id)
+            if other is not None and other != person:
+                problems.append(f"person id {person.id!r} is used for two different people ({where})")
+            seen[person.id] = person
+        for kind, ids in (
+            ("district", [d.id for d in self.districts]),
+            ("building", [b.id for d in self.districts for b in d.buildings]),
+            ("team", [t.id for t in self.teams]),
+            ("device", [d.id for d in self.devices]),
+        ):
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                problems.append(f"duplicate {kind} id(s): {', '.join(duplicates)}")
+        buildings = {b.id for d in self.districts for b in d.buildings}
+        for device in self.devices:
+            if device.building_id not in buildings:
+                problems.append(f"device {device.id!r} names unknown building {device.building_id!r}")
+        for team in self.teams:
+            unknown = [k for k in team.kinds if k not in KINDS]
+            if unknown:
+                problems.append(f"team {team.id!r} names unknown kinds {unknown}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _people_with_place(self) -> list[tuple[Person, str]]:
+        found: list[tuple[Person, str]] = [(p, "community.duty") for p in self.community.duty]
+        found += [(p, "professional") for p in self.professional]
+        found += [(p, "supervisors") for p in self.supervisors]
+        for d in self.districts:
+            found += [(p, f"districts.{d.id}.leaders") for p in d.leaders]
+            found += [(p, f"districts.{d.id}.team") for p in d.team]
+            for b in d.buildings:
+                found += [(p, f"buildings.{b.id}.members") for p in b.members]
+                found += [(p, f"buildings.{b.id}.backups") for p in b.backups]
+        for t in self.teams:
+            found += [(p, f"teams.{t.id}") for p in t.members]
+        for dev in self.devices:
+            found += [(p, f"devices.{dev.id}.caretakers") for p in dev.caretakers]
+        return found
+
+    # ------------------------------------------------------------ look-ups
+
+    @cached_property
+    def version(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @cached_property
+    def people(self) -> dict[str, Person]:
+        return {p.id: p for p, _ in self._people_with_place()}
+
+    @cached_property
+    def supervisor_ids(self) -> frozenset[str]:
+        return frozenset(p.id for p in self.supervisors)
+
+    @cached_property
+    def _buildings(self) -> dict[str, tuple[District, Building]]:
+        return {b.id: (d, b) for d in self.districts for b in d.buildings}
+
+    def building(self, building_id: str | None) -> Building | None:
+        found = self._buildings.get(building_id or "")
+        return found[1] if found else None
+
+    def district_of(self, building_id: str | None) -> District | None:
+        found = self._buildings.get(building_id or "")
+        return found[0] if found else None
+
+    def district(self, district_id: str | None) -> District | None:
+        return next((d for d in self.districts if d.id == district_id), None)
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def person_by_token_hash(self, token_hash: str) -> Person | None:
+        return self._by_token_hash.get(token_hash)
+
+    @cached_property
+    def _by_token_hash(self) -> dict[str, Person]:
+        return {p.token_hash: p for p in self.people.values() if p.token_hash}
+
+    def candidates(self, level: Level, building_id: str | None, district_id: str | None) -> list[Person]:
+        """Everyone who serves a call at ``level``, in paging order."""
+        district = self.district(district_id) or self.district_of(building_id)
+        if level == "building":
+            building = self.building(building_id)
+            return list(building.members + building.backups) if building else []
+        if level == "district":
+            if district is None:
+                return _unique(p for d in self.districts for p in d.leaders)
+            return list(district.leaders + district.team)
+        if level == "community":
+            return list(self.community.duty)
+        return list(self.professional)
+
+    def staffed_levels(self, building_id: str | None, district_id: str | None) -> tuple[Level, ...]:
+        return tuple(level for level in LEVELS if self.candidates(level, building_id, district_id))
+
+    def level_of(self, person_id: str) -> tuple[Level, str | None, str | None] | None:
+        """(level, district_id, building_id) where ``person_id`` serves first."""
+        for d in self.districts:
+            for b in d.buildings:
+                if any(p.id == person_id for p in b.members + b.backups):
+                    return "building", d.id, b.id
+            if any(p.id == person_id for p in d.leaders + d.team):
+                return "district", d.id, None
+        if any(p.id == person_id for p in self.community.duty):
+            return "community", None, None
+        if any(p.id == person_id for p in self.professional):
+            return "professional", None, None
+        return None
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_defaults=True).encode()
+
+
+def _unique(people: Any) -> list[Person]:
+    seen: dict[str, Person] = {}
+    for person in people:
+        seen.setdefault(person.id, person)
+    return list(seen.values())
+
+
+def parse_roster(data: bytes | str, source: str = "roster") -> Roster:
+    """JSON or YAML text -> a validated Roster, or RosterError naming every problem."""
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise RosterError(f"{source}: not valid JSON or YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RosterError(f"{source}: a roster is an object with 'community' and 'districts'")
+    try:
+        return Roster.model_validate(raw)
+    except ValidationError as exc:
+        messages = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "roster"
+            messages.append(f"{where}: {error['msg']}")
+        raise RosterError(f"{source}: " + "; ".join(messages)) from None
+
+
+def load_roster_file(path: Path | None) -> Roster:
+    path = path or DEMO_ROSTER
+    try:
+        return parse_roster(path.read_bytes(), str(path))
+    except OSError as exc:
+        raise RosterError(f"cannot read roster {path}: {exc.strerror}") from None

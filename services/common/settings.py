@@ -1,0 +1,101 @@
+"""Settings from the environment (the contract's variables), validated once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from events.models import Stage
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Targets:
+    contact: float = 60.0
+    reach: float = 180.0
+    onsite: float = 600.0
+
+    def of(self, stage: Stage) -> float:
+        return float(getattr(self, stage))
+
+
+@dataclass(frozen=True)
+class Settings:
+    nats_url: str | None = None
+    data_dir: Path = Path(".dispatch1310")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8310
+    targets: Targets = Targets()
+    ack_timeout_s: float = 45.0
+    roster_path: Path | None = None
+    auth: bool = True
+    token: str | None = None
+    merge_window_s: float = 300.0
+    sweep_interval_s: float = 5.0
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    host, port = _parse_http(env.get("DISPATCH1310_HTTP", "127.0.0.1:8310"))
+    roster = env.get("DISPATCH1310_ROSTER")
+    return Settings(
+        nats_url=env.get("NATS_URL") or None,
+        data_dir=Path(env.get("DISPATCH1310_DATA", ".dispatch1310")),
+        http_host=host,
+        http_port=port,
+        targets=_parse_targets(env.get("DISPATCH1310_TARGETS", "60,180,600")),
+        ack_timeout_s=_positive("DISPATCH1310_ACK_TIMEOUT", env.get("DISPATCH1310_ACK_TIMEOUT", "45")),
+        roster_path=Path(roster) if roster else None,
+        auth=_parse_auth(env.get("DISPATCH1310_AUTH", "on")),
+        token=env.get("DISPATCH1310_TOKEN") or None,
+        merge_window_s=_positive("DISPATCH1310_MERGE_WINDOW", env.get("DISPATCH1310_MERGE_WINDOW", "300")),
+        sweep_interval_s=_positive("DISPATCH1310_SWEEP", env.get("DISPATCH1310_SWEEP", "5")),
+    )
+
+
+def _parse_http(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SettingsError(f"DISPATCH1310_HTTP must be host:port, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _parse_targets(value: str) -> Targets:
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 3:
+        raise SettingsError(f"DISPATCH1310_TARGETS needs three numbers (contact,reach,onsite), got {value!r}")
+    contact, reach, onsite = (_positive("DISPATCH1310_TARGETS", p) for p in parts)
+    if not contact <= reach <= onsite:
+        raise SettingsError(f"DISPATCH1310_TARGETS must be increasing, got {value!r}")
+    return Targets(contact, reach, onsite)
+
+
+def _positive(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise SettingsError(f"{name} must be positive, got {value!r}")
+    return number
+
+
+def _parse_auth(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "1", "yes"):
+        return True
+    if lowered in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(f"DISPATCH1310_AUTH must be on or off, got {value!r}")

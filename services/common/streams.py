@@ -1,0 +1,87 @@
+"""Connecting to NATS and declaring the streams and buckets every service relies on."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from events import subjects
+
+DUPLICATE_WINDOW_S = 120.0
+
+
+def calls_stream_config(replicas: int = 1) -> StreamConfig:
+    """``CALLS``: append-only history of every call (no delete, no purge)."""
+    return StreamConfig(
+        name=subjects.CALLS_STREAM,
+        subjects=[subjects.CALLS_SUBJECTS],
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        allow_direct=True,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+def responders_stream_config(replicas: int = 1) -> StreamConfig:
+    return StreamConfig(
+        name=subjects.RESPONDERS_STREAM,
+        subjects=list(subjects.RESPONDERS_SUBJECTS),
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        allow_direct=True,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:
+    return StreamConfig(
+        name="DEADLETTER",
+        subjects=[f"{subjects.DEAD_LETTER_PREFIX}.>"],
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+        max_age=30 * 24 * 3600.0,
+    )
+
+
+async def connect(url: str, name: str, **options: object) -> Client:
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        connect_timeout=2,
+        **options,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name is not None
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+        except BadRequestError as exc:  # created concurrently by another service
+            if exc.err_code != 10058:
+                raise
+        return
+    await js.update_stream(config)
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    for config in (
+        calls_stream_config(replicas),
+        responders_stream_config(replicas),
+        dead_letter_stream_config(replicas),
+    ):
+        await ensure_stream(js, config)
+    await js.create_key_value(
+        KeyValueConfig(bucket=subjects.ROSTER_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas)
+    )

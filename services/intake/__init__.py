@@ -1,0 +1,1 @@
+"""intake: the HTTP API and pages; appends what residents and responders do."""

@@ -1,0 +1,20 @@
+"""Every service of dispatch1310 and where its composition root lives."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from services.common.settings import Settings
+
+# name -> module whose ``run(settings)`` runs the service until stopped.
+SERVICES: dict[str, str] = {
+    "intake": "services.intake.app",
+}
+
+
+def runner(name: str) -> Callable[[Settings], None]:
+    if name not in SERVICES:
+        raise KeyError(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
+    module = importlib.import_module(SERVICES[name])
+    return module.run
