@@ -1,0 +1,59 @@
+"""What every background service looks like to ``up``, ``service NAME`` and the tests.
+
+A service is built by its composition root (``app.build(...)``) and then ``start``ed and
+``stop``ped; tests run it in-process against a real nats-server, ``up`` runs it as a
+process with ``run_service``, which stops it cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import structlog
+from faststream.nats import NatsBroker
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class BrokerService:
+    """A FastStream broker plus whatever else the service owns (closed in reverse order)."""
+
+    def __init__(self, name: str, broker: NatsBroker, closers: list[Callable[[], Awaitable[None]]]) -> None:
+        self.name = name
+        self.broker = broker
+        self.closers = closers
+
+    async def start(self) -> None:
+        await self.broker.start()
+        structlog.get_logger(self.name).info("service_started")
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        for close in reversed(self.closers):
+            await close()
+        structlog.get_logger(self.name).info("service_stopped")
+
+
+def run_service(build: Callable[[], Awaitable[Service]]) -> None:
+    """Build, start, and wait for SIGTERM/SIGINT; then stop cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        service = await build()
+        await service.start()
+        try:
+            await stop.wait()
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
