@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from services.common.logging import configure_logging
+from services.common.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("service", help="run one service (for compose / scaling out)")
+    p.add_argument("name")
+    p.set_defaults(func=run, json_logs=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.registry import runner
+
+    configure_logging(json=True)
+    runner(args.name)(load_settings())
+    return 0

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from services.common.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("up", help="run everything (embedded NATS unless NATS_URL is set)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.cli.supervisor import up
+
+    return up(load_settings())
