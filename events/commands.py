@@ -40,6 +40,7 @@ class RaiseCall(Command):
     policy_version: str
     device_id: str | None = None
     position: Position | None = None
+    caller_secret_sha256: str | None = None
 
 
 class AssignResponder(Command):
@@ -109,6 +110,7 @@ class Escalate(Command):
     stage: Stage | None = None
     by: str | None = None
     available_levels: tuple[Level, ...] = ("building", "district", "community", "professional")
+    note: str = Field(default="", max_length=500)
 
 
 class AddNote(Command):

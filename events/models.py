@@ -87,6 +87,7 @@ class CallRaised(CallEvent):
     policy_version: str
     device_id: str | None = None
     position: Position | None = None
+    caller_secret_sha256: str | None = None
 
 
 class ResponderAssigned(CallEvent):
@@ -176,6 +177,7 @@ class EscalationRaised(CallEvent):
     stage: Stage | None = None
     skipped: tuple[Level, ...] = ()
     by: str | None = None
+    note: str = ""
 
 
 class NoteAdded(CallEvent):

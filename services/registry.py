@@ -10,6 +10,7 @@ from services.common.settings import Settings
 # name -> module whose ``run(settings)`` runs the service until stopped.
 SERVICES: dict[str, str] = {
     "intake": "services.intake.app",
+    "dispatcher": "services.dispatcher.app",
 }
 
 

@@ -418,6 +418,7 @@ def _escalation(
         stage=command.stage,
         skipped=skipped,
         by=command.by,
+        note=command.note,
     )
 
 

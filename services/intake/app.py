@@ -3,34 +3,83 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import importlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
+from services.common.calls import Calls
+from services.common.clock import Clock, SystemClock
+from services.common.ids import IdFactory, RandomIds
+from services.common.jetstream_store import JetStreamEventStore
+from services.common.metrics import Registry
+from services.common.roster import load_roster_file
+from services.common.roster_store import RosterHolder, publish_roster
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
+from services.intake.deps import IntakeDeps
+from services.intake.live import LiveCalls
+
+# Routers of the intake, one module per area; a module missing here is simply not served.
+ROUTERS = (
+    "services.intake.routes.system",
+    "services.intake.routes.calls",
+    "services.intake.routes.live",
+    "services.intake.routes.reports",
+    "services.intake.routes.pages",
+)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> FastAPI:
+    clock = clock or SystemClock()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.nats_url, "NATS_URL must be set for a service"
         nc = await connect(settings.nats_url, "intake")
         await ensure_streams(nc.jetstream())
-        app.state.nc = nc
+        configured = load_roster_file(settings.roster_path)
+        await publish_roster(nc, configured)
+        rosters = await RosterHolder.follow(nc, configured)
+        store = JetStreamEventStore(nc)
+        live = LiveCalls()
+        deps = IntakeDeps(settings, nc, store, Calls(store, clock, ids or RandomIds()), clock, rosters)
+        deps.extras["live"] = live
+        app.state.deps = deps
+        await live.follow(nc)
         try:
             yield
         finally:
+            await live.close()
+            await rosters.close()
             await nc.close()
 
-    app = FastAPI(title="dispatch1310", lifespan=lifespan)
+    app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
+    app.state.metrics = registry = Registry()
+    requests = registry.counter("dispatch1310_http_requests_total", "HTTP requests by route and status")
+    latency = registry.histogram("dispatch1310_http_request_seconds", "HTTP request latency by route")
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        requests.inc(route=path, method=request.method, status=str(response.status_code))
+        latency.observe(time.perf_counter() - started, route=path)
+        return response
 
+    for module_name in ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.include_router(module.router)
     return app
 
 

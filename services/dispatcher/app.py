@@ -1,0 +1,40 @@
+"""Composition root of the dispatcher: NATS, store, clock, roster -> a durable consumer."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsBroker, NatsRouter
+
+from services.common.calls import Calls
+from services.common.clock import Clock, SystemClock
+from services.common.consumer import subscribe_events
+from services.common.ids import IdFactory, RandomIds
+from services.common.jetstream_store import JetStreamEventStore
+from services.common.roster import load_roster_file
+from services.common.roster_store import RosterHolder
+from services.common.service import BrokerService, Service, run_service
+from services.common.settings import Settings
+from services.common.streams import connect, ensure_streams
+from services.dispatcher.handlers import Dispatcher
+
+DURABLE = "dispatcher"
+
+
+async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> Service:
+    assert settings.nats_url, "NATS_URL must be set for a service"
+    nc = await connect(settings.nats_url, "dispatcher")
+    await ensure_streams(nc.jetstream())
+    store = JetStreamEventStore(nc)
+    rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
+    dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings)
+    # Rebuild the memory of open calls (duplicate detection) before taking new events.
+    async for item in store.read_all(1):
+        dispatcher.open_calls.apply(item.event)
+    router = NatsRouter()
+    subscribe_events(router, nc, DURABLE, dispatcher.handle)
+    broker = NatsBroker(settings.nats_url, logger=None)
+    broker.include_router(router)
+    return BrokerService(DURABLE, broker, [rosters.close, nc.close])
+
+
+def run(settings: Settings) -> None:
+    run_service(lambda: build(settings))

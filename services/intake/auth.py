@@ -1,0 +1,96 @@
+"""Who is asking: bearer tokens from the roster (compared by SHA-256), roles, per-call secrets.
+
+Roles: ``supervisor`` (roster ``supervisors``), ``responder`` (anyone else in the roster).
+With ``DISPATCH1310_AUTH=off`` (local demos only) requests without a token act as whoever
+the body names, and supervisor endpoints are open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Depends, HTTPException, Request
+
+Role = Literal["supervisor", "responder", "anonymous"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    role: Role
+    name: str = ""
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def secret_matches(secret: str | None, expected_sha256: str | None) -> bool:
+    if not secret or not expected_sha256:
+        return False
+    return hmac.compare_digest(sha256_hex(secret), expected_sha256)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    # EventSource cannot send headers: SSE pages pass the token as a query parameter.
+    return request.query_params.get("access_token") or None
+
+
+def principal(request: Request) -> Principal:
+    """The caller, or ANONYMOUS; a token that matches nobody is 401."""
+    token = _bearer(request)
+    if token is None:
+        return ANONYMOUS
+    roster = request.app.state.deps.roster
+    person = roster.person_by_token_hash(sha256_hex(token))
+    if person is None:
+        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    role: Role = "supervisor" if person.id in roster.supervisor_ids else "responder"
+    return Principal(person.id, role, person.name)
+
+
+def auth_on(request: Request) -> bool:
+    return bool(request.app.state.deps.settings.auth)
+
+
+def require_user(request: Request, who: Principal = Depends(principal)) -> Principal:
+    if who is ANONYMOUS and auth_on(request):
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+def require_supervisor(request: Request, who: Principal = Depends(principal)) -> Principal:
+    if not auth_on(request) and who is ANONYMOUS:
+        return Principal("supervisor", "supervisor", "demo supervisor")
+    if who is ANONYMOUS:
+        raise HTTPException(401, "a supervisor token is required", headers={"WWW-Authenticate": "Bearer"})
+    if not who.is_supervisor:
+        raise HTTPException(403, "supervisors only")
+    return who
+
+
+def acting_responder(request: Request, who: Principal, named: str | None) -> str:
+    """The responder a request acts for: the token's owner; with auth off, the named one."""
+    if who is ANONYMOUS:
+        if auth_on(request):
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        if not named:
+            raise HTTPException(422, "responder_id is required")
+        return named
+    if named and named != who.id and not who.is_supervisor:
+        raise HTTPException(403, "your token is not the responder named in the request")
+    return named or who.id

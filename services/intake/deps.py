@@ -1,0 +1,63 @@
+"""What the intake's routes need, built once by the composition root (app.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import HTTPException, Request
+from nats.aio.client import Client
+
+from events.commands import Command
+from events.models import CallEvent
+from services.common.aggregate import CallState, DomainError
+from services.common.calls import Calls
+from services.common.clock import Clock
+from services.common.event_store import ConcurrencyConflict, EventStore, StoreUnavailable
+from services.common.roster import Roster
+from services.common.roster_store import RosterHolder
+from services.common.settings import Settings
+
+
+@dataclass
+class IntakeDeps:
+    settings: Settings
+    nc: Client | None
+    store: EventStore
+    calls: Calls
+    clock: Clock
+    rosters: RosterHolder
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def roster(self) -> Roster:
+        return self.rosters.roster
+
+
+def deps_of(request: Request) -> IntakeDeps:
+    deps: IntakeDeps = request.app.state.deps
+    return deps
+
+
+def unavailable(detail: str = "the event store is unavailable; retry shortly") -> HTTPException:
+    return HTTPException(503, detail, headers={"Retry-After": "2"})
+
+
+async def execute(deps: IntakeDeps, command: Command) -> tuple[CallState, list[CallEvent]]:
+    """Run a command; domain errors become their HTTP status, a lost store a 503."""
+    try:
+        return await deps.calls.execute(command)
+    except DomainError as exc:
+        raise HTTPException(exc.http_status, str(exc)) from None
+    except (StoreUnavailable, ConcurrencyConflict) as exc:
+        raise unavailable(str(exc)) from None
+
+
+async def load_call(deps: IntakeDeps, call_id: str) -> CallState:
+    try:
+        state, _ = await deps.calls.load(call_id)
+    except StoreUnavailable:
+        raise unavailable() from None
+    if state.status == "new":
+        raise HTTPException(404, f"no call {call_id}")
+    return state

@@ -1,0 +1,1 @@
+"""HTTP routers of the intake service, one module per area."""

@@ -1,0 +1,233 @@
+"""Calls: raise, view, timeline, and what responders, residents and supervisors do to one."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+
+from events import commands as c
+from events.models import STAGES, Level, StageTimes
+from services.common.ids import call_id_for_key, derive, new_call_id
+from services.common.roster import Roster
+from services.intake.auth import (
+    ANONYMOUS,
+    Principal,
+    acting_responder,
+    auth_on,
+    principal,
+    require_supervisor,
+    secret_matches,
+    sha256_hex,
+)
+from services.intake.deps import IntakeDeps, deps_of, execute, load_call
+from services.intake.schemas import ActionIn, AssignIn, CancelIn, EscalateIn, NoteIn, RaiseCallIn, ResolveIn
+from services.intake.views import call_view, timeline_view
+
+router = APIRouter(prefix="/api/calls", tags=["calls"])
+
+
+def starting_level(roster: Roster, building_id: str | None, district_id: str | None) -> Level:
+    """Building level when the building has people; otherwise the first staffed level above."""
+    staffed = roster.staffed_levels(building_id, district_id)
+    return staffed[0] if staffed else "professional"
+
+
+@router.post("", status_code=201)
+async def raise_call(
+    body: RaiseCallIn,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None = Header(default=None, max_length=200),
+    who: Principal = Depends(principal),
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    raised_by = None
+    if body.source == "phone":
+        if who is ANONYMOUS and auth_on(request):
+            raise HTTPException(401, "a phoned-in call is raised by a supervisor or the duty officer")
+        if who is not ANONYMOUS and not who.is_supervisor and not is_duty_officer(deps, who.id):
+            raise HTTPException(403, "only a supervisor or the duty officer raises a phoned-in call")
+        raised_by = who.id if who is not ANONYMOUS else "supervisor"
+    elif body.source == "device":
+        raise HTTPException(422, "source: devices raise calls through /api/alerts/device")
+    call_id = call_id_for_key(idempotency_key) if idempotency_key else new_call_id()
+    secret = derive("caller-secret", idempotency_key) if idempotency_key else secrets.token_urlsafe(18)
+    roster = deps.roster
+    district = roster.district_of(body.building_id)
+    now = deps.clock.now()
+    targets = deps.settings.targets
+    due = StageTimes(**{stage: now + timedelta(seconds=targets.of(stage)) for stage in STAGES})
+    command = c.RaiseCall(
+        call_id=call_id,
+        caller=body.caller_model(),
+        building_id=body.building_id,
+        district_id=district.id if district else None,
+        address=body.address,
+        kind=body.kind,
+        note=body.note,
+        drill=body.drill,
+        source=body.source,
+        raised_by=raised_by,
+        level=starting_level(roster, body.building_id, None),
+        due=due,
+        policy_version=roster.escalation.version,
+        caller_secret_sha256=sha256_hex(secret),
+    )
+    state, _events = await execute(deps, command)
+    response.headers["Location"] = f"/api/calls/{call_id}"
+    view = call_view(state, deps.clock.now())
+    return {**view, "secret": secret, "links": {"page": f"/?call={call_id}", "self": f"/api/calls/{call_id}"}}
+
+
+def is_duty_officer(deps: IntakeDeps, person_id: str) -> bool:
+    check = deps.extras.get("is_duty_officer")
+    return bool(check and check(person_id))
+
+
+async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
+    state = await load_call(deps, call_id)
+    if state.merged_into:
+        primary = await load_call(deps, state.merged_into)
+        return {**call_view(primary, deps.clock.now()), "call_id": call_id, "merged_into": primary.call_id}
+    return call_view(state, deps.clock.now())
+
+
+@router.get("/{call_id}")
+async def get_call(call_id: str, request: Request) -> dict[str, Any]:
+    return await _view(deps_of(request), call_id)
+
+
+@router.get("/{call_id}/timeline")
+async def get_timeline(call_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+    deps = deps_of(request)
+    state = await load_call(deps, call_id)
+    if auth_on(request) and not who.is_supervisor:
+        if who is ANONYMOUS:
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        if who.id not in state.assignments:
+            raise HTTPException(403, f"call {call_id} was not dispatched to you")
+    stored, _ = await deps.store.load(call_id)
+    return timeline_view(call_id, stored)
+
+
+RESPONDER_ACTIONS: dict[str, type[c.ResponderAction]] = {
+    "accept": c.Accept,
+    "decline": c.Decline,
+    "enroute": c.EnRoute,
+    "arrive": c.Arrive,
+}
+
+
+def _responder_route(command_type: type[c.ResponderAction]) -> Any:
+    async def act(
+        call_id: str, body: ActionIn, request: Request, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        deps = deps_of(request)
+        responder = acting_responder(request, who, body.responder_id)
+        await execute(deps, command_type(call_id=call_id, responder_id=responder, note=body.note))
+        return await _view(deps, call_id)
+
+    return act
+
+
+for _action, _command_type in RESPONDER_ACTIONS.items():
+    router.add_api_route(
+        f"/{{call_id}}/{_action}", _responder_route(_command_type), methods=["POST"], name=f"{_action}_call"
+    )
+
+
+@router.post("/{call_id}/resolve")
+async def resolve(
+    call_id: str, body: ResolveIn, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    if who.is_supervisor or is_duty_officer(deps, who.id):
+        command = c.Resolve(
+            call_id=call_id, by=who.id, outcome=body.outcome, note=body.note, as_responder=False
+        )
+    elif who is ANONYMOUS and not auth_on(request) and not body.responder_id:
+        command = c.Resolve(
+            call_id=call_id, by="supervisor", outcome=body.outcome, note=body.note, as_responder=False
+        )
+    else:
+        if body.outcome != "handled":
+            raise HTTPException(403, "only a supervisor or the duty officer closes a call as " + body.outcome)
+        responder = acting_responder(request, who, body.responder_id)
+        command = c.Resolve(call_id=call_id, by=responder, outcome=body.outcome, note=body.note)
+    await execute(deps, command)
+    return await _view(deps, call_id)
+
+
+@router.post("/{call_id}/cancel")
+async def cancel(
+    call_id: str,
+    body: CancelIn,
+    request: Request,
+    x_call_secret: str | None = Header(default=None),
+    who: Principal = Depends(principal),
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    state = await load_call(deps, call_id)
+    raised = state.raised
+    assert raised is not None
+    supervisor = who.is_supervisor or is_duty_officer(deps, who.id)
+    caller = secret_matches(x_call_secret or body.secret, raised.caller_secret_sha256)
+    if not (supervisor or caller or not auth_on(request)):
+        raise HTTPException(403, "only the caller (with the call's secret) or a supervisor cancels a call")
+    by = who.id if supervisor else "caller"
+    await execute(deps, c.Cancel(call_id=call_id, by=by, note=body.note))
+    return await _view(deps, call_id)
+
+
+@router.post("/{call_id}/assign")
+async def assign(
+    call_id: str, body: AssignIn, request: Request, who: Principal = Depends(require_supervisor)
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    state = await load_call(deps, call_id)
+    person = deps.roster.people.get(body.responder_id)
+    if person is None:
+        raise HTTPException(422, f"responder_id: no one with id {body.responder_id!r} in the roster")
+    placed = deps.roster.level_of(person.id)
+    level: Level = placed[0] if placed else state.level
+    command = c.AssignResponder(
+        call_id=call_id,
+        responder_id=person.id,
+        responder_name=person.name,
+        phone=person.phone,
+        level=level,
+        dispatch_id=derive(call_id, "manual", person.id, str(state.events)),
+        ack_timeout_s=deps.roster.escalation.ack_timeout(level, deps.settings.ack_timeout_s),
+        by=who.id,
+        note=body.note,
+    )
+    await execute(deps, command)
+    return await _view(deps, call_id)
+
+
+@router.post("/{call_id}/escalate")
+async def escalate(
+    call_id: str, body: EscalateIn, request: Request, who: Principal = Depends(require_supervisor)
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    state = await load_call(deps, call_id)
+    raised = state.raised
+    assert raised is not None
+    staffed = deps.roster.staffed_levels(raised.building_id, raised.district_id)
+    await execute(
+        deps,
+        c.Escalate(call_id=call_id, reason="manual", by=who.id, available_levels=staffed, note=body.reason),
+    )
+    return await _view(deps, call_id)
+
+
+@router.post("/{call_id}/notes")
+async def add_note(
+    call_id: str, body: NoteIn, request: Request, who: Principal = Depends(require_supervisor)
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    await execute(deps, c.AddNote(call_id=call_id, by=who.id, text=body.text))
+    return await _view(deps, call_id)

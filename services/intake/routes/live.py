@@ -1,0 +1,105 @@
+"""The live board and the push streams (Server-Sent Events) for responders and supervisors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import StreamingResponse
+
+from events.models import ResponderAssigned
+from services.common.aggregate import CallState
+from services.common.event_store import StoredEvent
+from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
+from services.intake.deps import deps_of
+from services.intake.live import LiveCalls
+from services.intake.sse import Outbox, sse_response
+from services.intake.views import call_view
+
+router = APIRouter(tags=["live"])
+
+
+def live_of(request: Request) -> LiveCalls:
+    live: LiveCalls = deps_of(request).extras["live"]
+    return live
+
+
+def board_rows(request: Request, district: str | None = None) -> list[dict[str, Any]]:
+    now = deps_of(request).clock.now()
+    calls = sorted(live_of(request).open.values(), key=lambda s: s.raised.at if s.raised else now)
+    return [
+        call_view(state, now)
+        for state in calls
+        if state.raised is not None and (district is None or state.raised.district_id == district)
+    ]
+
+
+@router.get("/api/board")
+async def board(
+    request: Request, district: str | None = None, who: Principal = Depends(require_supervisor)
+) -> dict[str, Any]:
+    live = live_of(request)
+    return {"calls": board_rows(request, district), "seq": live.last_seq}
+
+
+@router.get("/api/board/stream")
+async def board_stream(request: Request, who: Principal = Depends(require_supervisor)) -> StreamingResponse:
+    deps = deps_of(request)
+    live = live_of(request)
+    outbox = Outbox()
+    outbox.send("snapshot", {"calls": board_rows(request)}, live.last_seq)
+
+    def on_event(item: StoredEvent, state: CallState) -> None:
+        if state.raised is None:
+            return
+        view = call_view(state, deps.clock.now())
+        outbox.send("update", {"event": item.event.type, "call": view}, item.seq)  # type: ignore[attr-defined]
+
+    return sse_response(request, outbox, live.listen(on_event))
+
+
+@router.get("/api/responders/{responder_id}/stream")
+async def responder_stream(
+    responder_id: str, request: Request, who: Principal = Depends(principal)
+) -> StreamingResponse:
+    if auth_on(request):
+        if who is ANONYMOUS:
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        if who.id != responder_id and not who.is_supervisor:
+            raise HTTPException(403, "this is another person's stream")
+    deps = deps_of(request)
+    live = live_of(request)
+    outbox = Outbox()
+    now = deps.clock.now()
+    # Re-sync on every (re)connect: what this person holds now, from the read model.
+    held = [s for s in live.open.values() if responder_id in s.assignments and s.raised is not None]
+    outbox.send("snapshot", {"calls": [call_view(s, now) for s in held]}, live.last_seq)
+    for state in held:
+        if state.assignments[responder_id].status == "paged":
+            outbox.send("dispatch", _dispatch_payload(state, responder_id, now), live.last_seq)
+
+    def on_event(item: StoredEvent, state: CallState) -> None:
+        if responder_id not in state.assignments or state.raised is None:
+            return
+        event = item.event
+        now = deps.clock.now()
+        if isinstance(event, ResponderAssigned) and event.responder_id == responder_id:
+            outbox.send("dispatch", _dispatch_payload(state, responder_id, now), item.seq)
+        else:
+            outbox.send("update", {"event": event.type, "call": call_view(state, now)}, item.seq)  # type: ignore[attr-defined]
+
+    return sse_response(request, outbox, live.listen(on_event))
+
+
+def _dispatch_payload(state: CallState, responder_id: str, now: Any) -> dict[str, Any]:
+    raised = state.raised
+    assert raised is not None
+    assignment = state.assignments[responder_id]
+    return {
+        "call": call_view(state, now),
+        "dispatch_id": assignment.dispatch_id,
+        "level": assignment.level,
+        "drill": raised.drill,
+        "caller": raised.caller.model_dump(),
+        "note": raised.note,
+    }

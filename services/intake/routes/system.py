@@ -1,0 +1,54 @@
+"""Health, metrics and roster reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+
+from services.common.roster import RosterError, parse_roster
+from services.common.roster_store import publish_roster
+from services.intake.auth import Principal, require_supervisor
+from services.intake.deps import deps_of
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> dict[str, Any]:
+    deps = deps_of(request)
+    connected = deps.nc is not None and deps.nc.is_connected
+    if not connected:
+        raise HTTPException(503, "not connected to NATS", headers={"Retry-After": "2"})
+    return {"status": "ok", "roster_version": deps.roster.version}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> str:
+    registry = request.app.state.metrics
+    return str(registry.render())
+
+
+@router.get("/api/roster")
+async def get_roster(request: Request, who: Principal = Depends(require_supervisor)) -> dict[str, Any]:
+    roster = deps_of(request).roster
+    return {"version": roster.version, "roster": roster.model_dump(mode="json", exclude={"devices"})}
+
+
+@router.post("/api/roster")
+async def load_roster(request: Request, who: Principal = Depends(require_supervisor)) -> dict[str, Any]:
+    """Reload the roster (JSON or YAML body): validated, then shared with every service."""
+    deps = deps_of(request)
+    body = await request.body()
+    if len(body) > 2_000_000:
+        raise HTTPException(413, "roster larger than 2 MB")
+    try:
+        roster = parse_roster(body, "request body")
+    except RosterError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if deps.nc is None:
+        raise HTTPException(503, "not connected to NATS")
+    version = await publish_roster(deps.nc, roster)
+    deps.rosters.roster = roster
+    return {"version": version, "districts": len(roster.districts), "people": len(roster.people)}

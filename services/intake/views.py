@@ -1,0 +1,86 @@
+"""Read views of one call, folded from its stored events (never from write-path memory)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from events.models import STAGES, CallEvent
+from services.common.aggregate import CallState
+from services.common.event_store import StoredEvent
+
+ENVELOPE = {"event_id", "type", "call_id", "at", "version"}
+PUBLIC_STATUS = {"new": "open", "open": "open", "resolved": "resolved", "cancelled": "cancelled"}
+
+
+def call_view(state: CallState, now: datetime) -> dict[str, Any]:
+    raised = state.raised
+    assert raised is not None
+    stages = {}
+    for stage in STAGES:
+        due = raised.due.of(stage)
+        met = state.met.get(stage)
+        stages[stage] = {
+            "due_at": due.isoformat(),
+            "met_at": met.isoformat() if met else None,
+            "missed": stage in state.missed or (met is not None and met > due),
+            "remaining_s": None if met or not state.is_open else round((due - now).total_seconds(), 3),
+        }
+    contact = state.contact
+    return {
+        "call_id": state.call_id,
+        "status": PUBLIC_STATUS.get(state.status, state.status),
+        "merged_into": state.merged_into,
+        "level": state.level,
+        "kind": raised.kind,
+        "source": raised.source,
+        "drill": raised.drill,
+        "building_id": raised.building_id,
+        "district_id": raised.district_id,
+        "address": raised.address,
+        "raised_at": raised.at.isoformat(),
+        "outcome": state.outcome,
+        "contact": None
+        if contact is None
+        else {"id": contact.responder_id, "name": contact.name, "phone": contact.phone},
+        "assignees": [
+            {
+                "id": a.responder_id,
+                "name": a.name,
+                "phone": a.phone,
+                "level": a.level,
+                "status": a.status,
+                "dispatch_id": a.dispatch_id,
+                "assigned_at": a.assigned_at.isoformat(),
+            }
+            for a in state.assignments.values()
+        ],
+        "stages": stages,
+    }
+
+
+def actor_of(event: CallEvent) -> str | None:
+    for field in ("by", "responder_id", "raised_by"):
+        value = getattr(event, field, None)
+        if value:
+            return str(value)
+    return None
+
+
+def timeline_view(call_id: str, stored: list[StoredEvent]) -> dict[str, Any]:
+    start = stored[0].event.at if stored else None
+    events = []
+    for item in stored:
+        event = item.event
+        data = event.model_dump(mode="json", exclude=ENVELOPE, by_alias=True)
+        events.append(
+            {
+                "seq": item.seq,
+                "type": event.type,  # type: ignore[attr-defined]
+                "at": event.at.isoformat(),
+                "elapsed_s": round((event.at - start).total_seconds(), 3) if start else 0.0,
+                "actor": actor_of(event),
+                "data": data,
+            }
+        )
+    return {"call_id": call_id, "events": events}

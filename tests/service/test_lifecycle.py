@@ -1,0 +1,184 @@
+"""The call lifecycle through the HTTP API against a real nats-server (issue 4)."""
+
+from __future__ import annotations
+
+import time
+
+from tests.service.conftest import System
+from tests.support import bearer, wait_for
+
+
+async def test_raise_assigns_a_named_contact_within_a_second(system: System) -> None:
+    started = time.monotonic()
+    call = await system.raise_call("b12")
+    shared = await system.log.wait_type(call["call_id"], "ContactShared", timeout=1.0)
+    assert time.monotonic() - started < 1.0
+    assert shared[0].responder_id == "g1"
+    view = (await system.http.get(f"/api/calls/{call['call_id']}")).json()
+    assert view["contact"] == {"id": "g1", "name": "网格员 杨帆", "phone": "13600000001"}
+    assert view["stages"]["contact"]["met_at"] is not None
+    assert view["status"] == "open" and view["level"] == "building"
+
+
+async def test_decline_pages_the_next_candidate(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    response = await system.http.post(
+        f"/api/calls/{call_id}/decline",
+        json={"responder_id": "g1", "note": "在外地"},
+        headers=bearer("demo-g1"),
+    )
+    assert response.status_code == 200, response.text
+    assigned = await system.log.wait_type(call_id, "ResponderAssigned", count=2)
+    assert [a.responder_id for a in assigned] == ["g1", "g2"]
+    view = (await system.http.get(f"/api/calls/{call_id}")).json()
+    assert view["contact"]["id"] == "g2"
+
+
+async def test_exhausted_building_escalates_to_the_whole_district(system: System) -> None:
+    call_id = (await system.raise_call("b14"))["call_id"]
+    for person in ("g3", "v2"):
+        await wait_for(lambda p=person: _assigned_to(system, call_id, p), what=f"{person} paged")
+        response = await system.http.post(
+            f"/api/calls/{call_id}/decline", json={"responder_id": person}, headers=bearer(f"demo-{person}")
+        )
+        assert response.status_code == 200, response.text
+    escalation = (await system.log.wait_type(call_id, "EscalationRaised"))[0]
+    assert (escalation.from_level, escalation.to_level, escalation.reason) == (
+        "building",
+        "district",
+        "exhausted",
+    )
+    await system.log.wait_type(call_id, "ResponderAssigned", count=5)
+    district = [
+        e.responder_id for e in await _events(system, call_id, "ResponderAssigned") if e.level == "district"
+    ]
+    assert district == ["p1", "p2", "p3"]
+
+
+async def test_unknown_building_is_dispatched_at_district_level(system: System) -> None:
+    call = await system.raise_call("no-such-building")
+    assert call["level"] == "district"
+    assigned = await system.log.wait_type(call["call_id"], "ResponderAssigned")
+    assert assigned[0].level == "district"
+
+
+async def test_second_call_for_the_building_is_merged_and_sees_the_contact(system: System) -> None:
+    first = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(first, "ContactShared")
+    second = (await system.raise_call("b12", caller={"name": "李伯", "phone": "13800000001"}))["call_id"]
+    merged = (await system.log.wait_type(second, "CallMerged"))[0]
+    assert merged.into_call_id == first
+    assert "ResponderAssigned" not in await system.log.types(second)
+    view = (await system.http.get(f"/api/calls/{second}")).json()
+    assert view["merged_into"] == first and view["contact"]["id"] == "g1"
+
+
+async def test_accept_arrive_resolve_meets_each_stage(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    for action in ("accept", "enroute", "arrive", "resolve"):
+        response = await system.http.post(
+            f"/api/calls/{call_id}/{action}", json={"responder_id": "g1"}, headers=bearer("demo-g1")
+        )
+        assert response.status_code == 200, (action, response.text)
+    view = response.json()
+    assert view["status"] == "resolved"
+    assert all(view["stages"][stage]["met_at"] for stage in ("contact", "reach", "onsite"))
+    timeline = (
+        await system.http.get(f"/api/calls/{call_id}/timeline", headers=bearer("demo-supervisor"))
+    ).json()
+    types = [e["type"] for e in timeline["events"]]
+    assert types == [
+        "CallRaised",
+        "ResponderAssigned",
+        "ContactShared",
+        "DispatchAccepted",
+        "ResponderEnRoute",
+        "ResponderArrived",
+        "CallResolved",
+    ]
+    assert timeline["events"][0]["elapsed_s"] == 0
+    assert [e["elapsed_s"] for e in timeline["events"]] == sorted(e["elapsed_s"] for e in timeline["events"])
+    assert timeline["events"][3]["actor"] == "g1"
+
+
+async def test_acting_on_a_call_not_dispatched_to_you_is_403(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    response = await system.http.post(f"/api/calls/{call_id}/accept", json={}, headers=bearer("demo-g3"))
+    assert response.status_code == 403
+    impersonate = await system.http.post(
+        f"/api/calls/{call_id}/accept", json={"responder_id": "g1"}, headers=bearer("demo-g3")
+    )
+    assert impersonate.status_code == 403
+    no_token = await system.http.post(f"/api/calls/{call_id}/accept", json={"responder_id": "g1"})
+    assert no_token.status_code == 401
+
+
+async def test_impossible_transitions_are_409(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    g1 = bearer("demo-g1")
+    assert (await system.http.post(f"/api/calls/{call_id}/arrive", json={}, headers=g1)).status_code == 409
+    assert (await system.http.post(f"/api/calls/{call_id}/accept", json={}, headers=g1)).status_code == 200
+    assert (await system.http.post(f"/api/calls/{call_id}/resolve", json={}, headers=g1)).status_code == 200
+    assert (await system.http.post(f"/api/calls/{call_id}/arrive", json={}, headers=g1)).status_code == 409
+    assert (await system.http.post(f"/api/calls/{call_id}/decline", json={}, headers=g1)).status_code == 409
+
+
+async def test_the_same_command_twice_stores_one_event(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    for _ in range(2):
+        response = await system.http.post(f"/api/calls/{call_id}/accept", json={}, headers=bearer("demo-g1"))
+        assert response.status_code == 200
+    assert (await system.log.types(call_id)).count("DispatchAccepted") == 1
+
+
+async def test_idempotency_key_returns_the_same_call(system: System) -> None:
+    body = {"caller": {"name": "王阿姨", "phone": "13800000000"}, "building_id": "b21"}
+    headers = {"Idempotency-Key": "tap-7f3a"}
+    first = await system.http.post("/api/calls", json=body, headers=headers)
+    again = await system.http.post("/api/calls", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["call_id"] == again.json()["call_id"]
+    assert first.json()["secret"] == again.json()["secret"]
+    assert (await system.log.types(first.json()["call_id"])).count("CallRaised") == 1
+
+
+async def test_bad_input_is_422_naming_the_field_and_stores_nothing(system: System) -> None:
+    before = (await system.nc.jetstream().stream_info("CALLS")).state.last_seq
+    response = await system.http.post("/api/calls", json={"caller": {"name": "王阿姨"}, "building_id": "b12"})
+    assert response.status_code == 422
+    assert any(err["loc"][-2:] == ["caller", "phone"] for err in response.json()["detail"])
+    after = (await system.nc.jetstream().stream_info("CALLS")).state.last_seq
+    assert after == before
+
+
+async def test_unknown_kind_becomes_other(system: System) -> None:
+    call = await system.raise_call("b12", kind="alien-invasion")
+    assert call["kind"] == "other"
+
+
+async def test_caller_cancels_with_the_call_secret_only(system: System) -> None:
+    call = await system.raise_call("b21")
+    call_id = call["call_id"]
+    refused = await system.http.post(f"/api/calls/{call_id}/cancel", json={"secret": "guess"})
+    assert refused.status_code == 403
+    done = await system.http.post(
+        f"/api/calls/{call_id}/cancel", json={}, headers={"X-Call-Secret": call["secret"]}
+    )
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    again = await system.http.post(
+        f"/api/calls/{call_id}/cancel", json={}, headers={"X-Call-Secret": call["secret"]}
+    )
+    assert again.status_code == 409
+
+
+async def _events(system: System, call_id: str, event_type: str) -> list:
+    return [i.event for i in await system.log.of(call_id) if i.event.type == event_type]
+
+
+async def _assigned_to(system: System, call_id: str, person: str) -> bool:
+    return any(e.responder_id == person for e in await _events(system, call_id, "ResponderAssigned"))
