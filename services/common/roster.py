@@ -204,12 +204,21 @@ class Roster(_Model):
     def _by_token_hash(self) -> dict[str, Person]:
         return {p.token_hash: p for p in self.people.values() if p.token_hash}
 
-    def candidates(self, level: Level, building_id: str | None, district_id: str | None) -> list[Person]:
-        """Everyone who serves a call at ``level``, in paging order."""
+    def candidates(
+        self, level: Level, building_id: str | None, district_id: str | None, device_id: str | None = None
+    ) -> list[Person]:
+        """Everyone who serves a call at ``level``, in paging order.
+
+        A device's paired caretakers come first at building level, then the building's people.
+        """
         district = self.district(district_id) or self.district_of(building_id)
         if level == "building":
+            device = self.device(device_id) if device_id else None
             building = self.building(building_id)
-            return list(building.members + building.backups) if building else []
+            people = (device.caretakers if device else ()) + (
+                building.members + building.backups if building else ()
+            )
+            return _unique(people)
         if level == "district":
             if district is None:
                 return _unique(p for d in self.districts for p in d.leaders)
@@ -218,8 +227,10 @@ class Roster(_Model):
             return list(self.community.duty)
         return list(self.professional)
 
-    def staffed_levels(self, building_id: str | None, district_id: str | None) -> tuple[Level, ...]:
-        return tuple(level for level in LEVELS if self.candidates(level, building_id, district_id))
+    def staffed_levels(
+        self, building_id: str | None, district_id: str | None, device_id: str | None = None
+    ) -> tuple[Level, ...]:
+        return tuple(level for level in LEVELS if self.candidates(level, building_id, district_id, device_id))
 
     def level_of(self, person_id: str) -> tuple[Level, str | None, str | None] | None:
         """(level, district_id, building_id) where ``person_id`` serves first."""

@@ -61,7 +61,7 @@ def _level_pages(
     raised = state.raised
     assert raised is not None
     level = state.level
-    people = roster.candidates(level, raised.building_id, raised.district_id)
+    people = roster.candidates(level, raised.building_id, raised.district_id, raised.device_id)
     level_assignments = [a for a in state.assignments.values() if a.level == level and a.team_id is None]
     tried = {a.responder_id for a in level_assignments}
     waiting_on = [a for a in level_assignments if a.status in ACTIVE]
@@ -87,7 +87,7 @@ def _level_pages(
         c.Escalate(
             call_id=state.call_id,
             reason="no_one_available" if everyone_away and not tried else "exhausted",
-            available_levels=roster.staffed_levels(raised.building_id, raised.district_id),
+            available_levels=roster.staffed_levels(raised.building_id, raised.district_id, raised.device_id),
         )
     ]
 

@@ -29,6 +29,8 @@ ROUTERS = (
     "services.intake.routes.calls",
     "services.intake.routes.live",
     "services.intake.routes.reports",
+    "services.intake.routes.devices",
+    "services.intake.routes.duty",
     "services.intake.routes.pages",
 )
 
