@@ -1,0 +1,52 @@
+"""`dispatch1310 up`: embedded nats-server as a child, /healthz within 20 s, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from services.common.embedded_nats import free_port
+
+
+def _children(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines()[1:] if line.split(None, 2)[1] == str(pid)]
+
+
+def test_up_serves_healthz_with_embedded_nats_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DISPATCH1310_HTTP": f"127.0.0.1:{port}",
+        "DISPATCH1310_DATA": str(tmp_path / "data"),
+    }
+    env.pop("NATS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        started = time.monotonic()
+        healthy = False
+        while time.monotonic() - started < 20:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    healthy = response.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert healthy, "no /healthz 200 within 20 s"
+        children = _children(proc.pid)
+        assert any("nats-server" in line for line in children), children
+        assert any("service intake" in line for line in children), children
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert "stopped" in output
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
+    assert leftovers.strip() == "", "an orphan process survived `up`"

@@ -1,0 +1,96 @@
+"""The codec, settings parsing and roster validation: clear errors, nothing silently wrong."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from events import codec
+from events.models import CallRaised
+from services.common.roster import RosterError, load_roster_file, parse_roster
+from services.common.settings import SettingsError, Targets, load_settings
+from tests.factories import raised
+
+
+def test_codec_round_trips_every_field() -> None:
+    event = raised("c1", note="水漫进一楼", drill=True)
+    assert codec.decode(codec.encode(event)) == event
+
+
+def test_times_are_normalised_to_utc() -> None:
+    beijing = timezone(timedelta(hours=8))
+    event = raised("c1", at=datetime(2026, 6, 27, 16, 0, tzinfo=beijing))
+    decoded = codec.decode(codec.encode(event))
+    assert isinstance(decoded, CallRaised) and decoded.at.utcoffset() == timedelta(0)
+    assert decoded.at.hour == 8
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b'{"call_id": "c1"}', "missing field 'type'"),
+        (b'{"type": "CallExploded"}', "unknown event type 'CallExploded'"),
+        (b'{"type": "DeadlineMissed", "event_id": "e", "call_id": "c1", "at": "2026-01-01T00:00:00Z"}', "invalid DeadlineMissed"),
+    ],
+)
+def test_codec_rejects_with_a_clear_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(codec.DecodeError) as err:
+        codec.decode(data)
+    assert reason in err.value.reason
+
+
+def test_naive_time_is_refused() -> None:
+    body = codec.encode(raised("c1")).replace(b'+00:00"', b'"').replace(b'Z"', b'"')
+    with pytest.raises(codec.DecodeError):
+        codec.decode(body)
+
+
+def test_settings_defaults_match_the_contract() -> None:
+    settings = load_settings({})
+    assert settings.nats_url is None
+    assert settings.targets == Targets(60, 180, 600)
+    assert (settings.http_host, settings.http_port, settings.ack_timeout_s, settings.auth) == ("127.0.0.1", 8310, 45, True)
+
+
+def test_settings_accept_fractional_targets_and_refuse_nonsense() -> None:
+    assert load_settings({"DISPATCH1310_TARGETS": "0.5,1.5,3"}).targets == Targets(0.5, 1.5, 3)
+    for bad in ("1,2", "a,b,c", "3,2,1", "0,1,2"):
+        with pytest.raises(SettingsError, match="DISPATCH1310_TARGETS"):
+            load_settings({"DISPATCH1310_TARGETS": bad})
+    with pytest.raises(SettingsError, match="DISPATCH1310_AUTH"):
+        load_settings({"DISPATCH1310_AUTH": "maybe"})
+
+
+def test_demo_roster_is_valid_and_has_every_level() -> None:
+    roster = load_roster_file(None)
+    assert roster.staffed_levels("b12", None) == ("building", "district", "community", "professional")
+    assert roster.person_by_token_hash(roster.people["g1"].token_hash or "") == roster.people["g1"]
+
+
+def test_roster_errors_name_every_problem() -> None:
+    text = """
+community: {id: c, name: C}
+districts:
+  - id: d1
+    name: D
+    buildings:
+      - {id: b1, name: B, members: [{id: g1, name: A}]}
+      - {id: b1, name: B again, members: [{id: g1, name: Someone else}]}
+devices:
+  - {id: x, secret: abcdefgh1, building_id: nowhere, resident: {name: R}}
+"""
+    with pytest.raises(RosterError) as err:
+        parse_roster(text)
+    message = str(err.value)
+    assert "duplicate building id(s): b1" in message
+    assert "'g1' is used for two different people" in message
+    assert "unknown building 'nowhere'" in message
+
+
+def test_roster_json_is_accepted_and_missing_fields_named() -> None:
+    assert parse_roster('{"community": {"id": "c", "name": "C"}}').districts == ()
+    with pytest.raises(RosterError, match=r"community\.name"):
+        parse_roster('{"community": {"id": "c"}}')

@@ -1,0 +1,89 @@
+"""Who to page: the dispatcher's pure plan over (call state, roster, availability)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from events import commands as c
+from services.common.aggregate import CallState, decide, evolve, fold
+from services.common.ids import SequentialIds
+from services.common.roster import load_roster_file
+from services.dispatcher.domain import Availability, duplicate_of, plan
+from tests.factories import T0, raised
+
+ROSTER = load_roster_file(None)
+IDS = SequentialIds()
+
+
+def run(state: CallState, commands: list[c.Command]) -> CallState:
+    for command in commands:
+        for event in decide(state, command, T0 + timedelta(seconds=1), IDS):
+            state = evolve(state, event)
+    return state
+
+
+def paged(commands: list[c.Command]) -> list[str]:
+    return [cmd.responder_id for cmd in commands if isinstance(cmd, c.AssignResponder)]
+
+
+def test_building_pages_members_then_backups_one_at_a_time() -> None:
+    state = fold("c1", [raised("c1", building_id="b12")])
+    first = plan(state, ROSTER, 45)
+    assert paged(first) == ["g1"]
+    state = run(state, first)
+    assert plan(state, ROSTER, 45) == []  # waiting on g1
+    state = run(state, [c.Decline(call_id="c1", responder_id="g1")])
+    state = run(state, plan(state, ROSTER, 45))
+    state = run(state, [c.TimeOutDispatch(call_id="c1", dispatch_id=state.assignments["g2"].dispatch_id)])
+    assert paged(plan(state, ROSTER, 45)) == ["v1"]
+
+
+def test_exhausted_building_escalates_and_district_pages_everyone_at_once() -> None:
+    state = fold("c1", [raised("c1", building_id="b14")])
+    for person in ("g3", "v2"):
+        state = run(state, plan(state, ROSTER, 45))
+        state = run(state, [c.Decline(call_id="c1", responder_id=person)])
+    (escalate,) = plan(state, ROSTER, 45)
+    assert isinstance(escalate, c.Escalate) and escalate.reason == "exhausted"
+    state = run(state, [escalate])
+    assert state.level == "district"
+    assert paged(plan(state, ROSTER, 45)) == ["p1", "p2", "p3"]
+
+
+def test_away_people_are_skipped_and_busy_ones_paged_last() -> None:
+    state = fold("c1", [raised("c1", building_id="b12")])
+    assert paged(plan(state, ROSTER, 45, Availability(away=frozenset({"g1"})))) == ["g2"]
+    assert paged(plan(state, ROSTER, 45, Availability(busy=frozenset({"g1"})))) == ["g2"]
+
+
+def test_everyone_away_escalates_at_once_with_no_one_available() -> None:
+    state = fold("c1", [raised("c1", building_id="b12")])
+    (escalate,) = plan(state, ROSTER, 45, Availability(away=frozenset({"g1", "g2", "v1"})))
+    assert isinstance(escalate, c.Escalate) and escalate.reason == "no_one_available"
+
+
+def test_someone_engaged_stops_further_paging() -> None:
+    state = fold("c1", [raised("c1", building_id="b12")])
+    state = run(state, plan(state, ROSTER, 45))
+    state = run(state, [c.Accept(call_id="c1", responder_id="g1")])
+    assert plan(state, ROSTER, 45) == []
+
+
+def test_fire_pages_the_professional_level_at_once_and_dispute_the_mediation_team() -> None:
+    fire = fold("c1", [raised("c1", building_id="b12", kind="fire")])
+    assert paged(plan(fire, ROSTER, 45)) == ["g1", "r1", "r2"]
+    dispute = fold("c2", [raised("c2", building_id="b12", kind="dispute")])
+    assert paged(plan(dispute, ROSTER, 45)) == ["g1", "t1"]
+
+
+def test_device_calls_page_the_paired_caretakers_first() -> None:
+    state = fold("c1", [raised("c1", building_id="b12", source="device", device_id="bracelet-7")])
+    assert paged(plan(state, ROSTER, 45)) == ["v7"]
+
+
+def test_duplicate_within_the_window_same_building_same_drill_flag() -> None:
+    state = fold("c2", [raised("c2", at=T0 + timedelta(seconds=30), building_id="b12")])
+    open_calls = {"b12": [("c1", T0, False)]}
+    assert duplicate_of(state, open_calls, 300) == "c1"
+    assert duplicate_of(state, open_calls, 10) is None
+    assert duplicate_of(state, {"b12": [("c1", T0, True)]}, 300) is None

@@ -1,0 +1,31 @@
+"""Deployment files agree with the code: compose covers every service, CI runs make test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from services.registry import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_every_service_against_nats() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "nats" in services
+    nats_conf = (ROOT / "deploy" / "nats.conf").read_text()
+    assert "sync_interval: always" in nats_conf
+    for name in SERVICES:
+        assert name in services, f"docker-compose.yml has no entry for service {name}"
+        entry = services[name]
+        assert entry["command"] == ["service", name]
+        assert entry["environment"]["NATS_URL"] == "nats://nats:4222"
+        assert "nats" in entry["depends_on"]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make up" in readme and "make test" in readme
