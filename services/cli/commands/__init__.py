@@ -8,5 +8,7 @@ that talk to a running system use ``services.cli.http_client``.
 COMMAND_MODULES: tuple[str, ...] = (
     "services.cli.commands.up",
     "services.cli.commands.service",
+    "services.cli.commands.calls",
+    "services.cli.commands.roster",
     "services.cli.commands.not_built",
 )

@@ -7,10 +7,7 @@ import sys
 from typing import Any
 
 NOT_BUILT: dict[str, str] = {
-    "raise": "raise a call through the HTTP API",
-    "timeline": "print the timeline of a call",
     "report": "print the compliance report",
-    "roster": "load a roster file into the running system",
     "replay": "rebuild every projection from the stream and compare with the live one",
     "bench": "start an embedded system and print benchmark figures as JSON",
     "simulate": "drive a running system with a scenario of residents and responders",
