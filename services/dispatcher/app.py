@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from faststream.nats import NatsBroker, NatsRouter
 
+from events import subjects
 from services.common.calls import Calls
 from services.common.clock import Clock, SystemClock
 from services.common.consumer import subscribe_events
+from services.common.follow import StreamFollower
 from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.roster import load_roster_file
@@ -26,14 +28,16 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     store = JetStreamEventStore(nc)
     rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
     dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings)
-    # Rebuild the memory of open calls (duplicate detection) before taking new events.
+    # Rebuild the memory of open calls (duplicates, who is busy) before taking new events.
     async for item in store.read_all(1):
         dispatcher.open_calls.apply(item.event)
+    desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
+    await desk.start(nc)
     router = NatsRouter()
     subscribe_events(router, nc, DURABLE, dispatcher.handle)
     broker = NatsBroker(settings.nats_url, logger=None)
     broker.include_router(router)
-    return BrokerService(DURABLE, broker, [rosters.close, nc.close])
+    return BrokerService(DURABLE, broker, [rosters.close, desk.stop, nc.close])
 
 
 def run(settings: Settings) -> None:

@@ -33,6 +33,7 @@ class Availability:
 
     away: frozenset[str] = frozenset()
     busy: frozenset[str] = frozenset()
+    on_duty: str | None = None  # the community duty officer holding the desk now
 
 
 def dispatch_id(call_id: str, level: Level, person_id: str, team_id: str | None = None) -> str:
@@ -62,6 +63,8 @@ def _level_pages(
     assert raised is not None
     level = state.level
     people = roster.candidates(level, raised.building_id, raised.district_id, raised.device_id)
+    if level == "community" and availability.on_duty:
+        people = sorted(people, key=lambda p: p.id != availability.on_duty)
     level_assignments = [a for a in state.assignments.values() if a.level == level and a.team_id is None]
     tried = {a.responder_id for a in level_assignments}
     waiting_on = [a for a in level_assignments if a.status in ACTIVE]

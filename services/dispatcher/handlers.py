@@ -7,55 +7,54 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from events import commands as c
-from events.models import (
-    CallCancelled,
-    CallMerged,
-    CallRaised,
-    CallResolved,
-    DispatchDeclined,
-    DispatchTimedOut,
-    EscalationRaised,
-    Fact,
-)
+from events.models import CallEvent, CallRaised, DispatchDeclined, DispatchTimedOut, EscalationRaised, Fact
 from services.common.aggregate import DomainError
 from services.common.calls import Calls
+from services.common.duty import DutyBook, on_duty
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
 from services.dispatcher.domain import Availability, duplicate_of, plan
-from services.dispatcher.open_calls import OpenCallsByBuilding
+from services.dispatcher.open_calls import OpenCalls
 
 log = structlog.get_logger("dispatcher")
 
 
 class Dispatcher:
-    def __init__(
-        self,
-        calls: Calls,
-        rosters: RosterHolder,
-        settings: Settings,
-        availability: Callable[[], Availability] = Availability,
-    ) -> None:
+    def __init__(self, calls: Calls, rosters: RosterHolder, settings: Settings) -> None:
         self.calls = calls
         self.rosters = rosters
         self.settings = settings
-        self.availability = availability
-        self.open_calls = OpenCallsByBuilding()
-        self.handlers: dict[type[Fact], Callable[[Fact], Awaitable[None]]] = {
+        self.open_calls = OpenCalls()
+        self.duty = DutyBook()
+        self.handlers: dict[type[Fact], Callable[[CallEvent], Awaitable[None]]] = {
             CallRaised: self.on_raised,
             DispatchDeclined: self.page_next,
             DispatchTimedOut: self.page_next,
             EscalationRaised: self.page_next,
-            CallResolved: self.forget,
-            CallCancelled: self.forget,
-            CallMerged: self.forget,
         }
 
+    def on_responder_fact(self, fact: Fact, seq: int = 0) -> None:
+        self.duty = self.duty.apply(fact)
+
+    def availability(self) -> Availability:
+        now = self.calls.clock.now()
+        desk = on_duty(self.rosters.roster.community, self.duty.overrides, now)
+        return Availability(
+            away=self.duty.away_ids(now),
+            busy=self.open_calls.busy(),
+            on_duty=desk.on_duty.id if desk.on_duty else None,
+        )
+
     async def handle(self, event: Fact, seq: int = 0) -> None:
+        if not isinstance(event, CallEvent):
+            return
         handler = self.handlers.get(type(event))
         if handler is not None:
             await handler(event)
+        else:
+            self.open_calls.apply(event)
 
-    async def on_raised(self, event: Fact) -> None:
+    async def on_raised(self, event: CallEvent) -> None:
         assert isinstance(event, CallRaised)
         state, _ = await self.calls.load(event.call_id)
         if not state.is_open:
@@ -68,18 +67,14 @@ class Dispatcher:
         self.open_calls.apply(event)
         await self.page_next(event)
 
-    async def page_next(self, event: Fact) -> None:
-        call_id: str = event.call_id  # type: ignore[attr-defined]
-        state, _ = await self.calls.load(call_id)
+    async def page_next(self, event: CallEvent) -> None:
+        self.open_calls.apply(event)
+        state, _ = await self.calls.load(event.call_id)
         for command in plan(state, self.rosters.roster, self.settings.ack_timeout_s, self.availability()):
             try:
-                state, events = await self.calls.execute(command)
+                state, appended = await self.calls.execute(command)
             except DomainError as exc:
                 log.info("command_refused", command=type(command).__name__, reason=str(exc))
                 continue
-            for appended in events:
-                log.info("appended", type=appended.type, responder=getattr(appended, "responder_id", None))  # type: ignore[attr-defined]
-
-    async def forget(self, event: Fact) -> None:
-        assert isinstance(event, CallResolved | CallCancelled | CallMerged)
-        self.open_calls.apply(event)
+            for new in appended:
+                log.info("appended", type=new.type, responder=getattr(new, "responder_id", None))  # type: ignore[attr-defined]

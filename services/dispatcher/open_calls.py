@@ -1,28 +1,55 @@
-"""Open calls per building: the dispatcher's memory for spotting duplicate calls."""
+"""The dispatcher's memory of open calls: duplicates per building and who is busy."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from events.models import CallCancelled, CallEvent, CallMerged, CallRaised, CallResolved
+from events.models import CallEvent
+from services.common.aggregate import ACTIVE, CallState, evolve
 
 
-class OpenCallsByBuilding:
+class OpenCalls:
+    """Folded from every call event the dispatcher sees (and rebuilt from the stream at start)."""
+
     def __init__(self) -> None:
+        self.states: dict[str, CallState] = {}
         self.by_building: dict[str, list[tuple[str, datetime, bool]]] = {}
-        self._building_of: dict[str, str] = {}
+        self._holding: dict[str, set[str]] = {}  # person -> open calls they are paged on or engaged in
 
     def apply(self, event: CallEvent) -> None:
-        if isinstance(event, CallRaised) and event.building_id:
-            entries = self.by_building.setdefault(event.building_id, [])
-            if all(call_id != event.call_id for call_id, _, _ in entries):
-                entries.append((event.call_id, event.at, event.drill))
-                self._building_of[event.call_id] = event.building_id
-        elif isinstance(event, CallResolved | CallCancelled | CallMerged):
-            building = self._building_of.pop(event.call_id, None)
-            if building is not None:
-                remaining = [e for e in self.by_building.get(building, []) if e[0] != event.call_id]
-                if remaining:
-                    self.by_building[building] = remaining
-                else:
-                    self.by_building.pop(building, None)
+        before = self.states.get(event.call_id)
+        state = evolve(before or CallState(event.call_id), event)
+        if state.is_open:
+            self.states[event.call_id] = state
+            if before is None and state.raised is not None and state.raised.building_id:
+                raised = state.raised
+                self.by_building.setdefault(raised.building_id or "", []).append(
+                    (state.call_id, raised.at, raised.drill)
+                )
+        else:
+            self.states.pop(event.call_id, None)
+            self._drop_from_building(state)
+        self._update_holders(state)
+
+    def _drop_from_building(self, state: CallState) -> None:
+        building = state.raised.building_id if state.raised else None
+        if not building or building not in self.by_building:
+            return
+        remaining = [e for e in self.by_building[building] if e[0] != state.call_id]
+        if remaining:
+            self.by_building[building] = remaining
+        else:
+            del self.by_building[building]
+
+    def _update_holders(self, state: CallState) -> None:
+        for person, assignment in state.assignments.items():
+            calls = self._holding.setdefault(person, set())
+            if state.is_open and assignment.status in ACTIVE:
+                calls.add(state.call_id)
+            else:
+                calls.discard(state.call_id)
+            if not calls:
+                del self._holding[person]
+
+    def busy(self) -> frozenset[str]:
+        return frozenset(self._holding)

@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from events import subjects
 from services.common.calls import Calls
 from services.common.clock import Clock, SystemClock
+from services.common.follow import StreamFollower
 from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.metrics import Registry
@@ -21,7 +23,9 @@ from services.common.roster_store import RosterHolder, publish_roster
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
 from services.intake.deps import IntakeDeps
+from services.intake.desk import DeskView
 from services.intake.live import LiveCalls
+from services.intake.routes.duty import is_duty_officer
 
 # Routers of the intake, one module per area; a module missing here is simply not served.
 ROUTERS = (
@@ -50,11 +54,17 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
         live = LiveCalls()
         deps = IntakeDeps(settings, nc, store, Calls(store, clock, ids or RandomIds()), clock, rosters)
         deps.extras["live"] = live
+        desk = DeskView()
+        deps.extras["duty"] = desk
+        deps.extras["is_duty_officer"] = lambda person_id: is_duty_officer(deps, person_id)
         app.state.deps = deps
         await live.follow(nc)
+        desk_follower = StreamFollower(subjects.RESPONDERS_STREAM, ">", desk.apply)
+        await desk_follower.start(nc)
         try:
             yield
         finally:
+            await desk_follower.stop()
             await live.close()
             await rosters.close()
             await nc.close()

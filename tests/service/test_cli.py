@@ -63,3 +63,12 @@ async def test_roster_load_validates_then_reloads(
     call = await cli_env.raise_call("b99")
     assigned = await cli_env.log.wait_type(call["call_id"], "ResponderAssigned")
     assert assigned[0].responder_id == "n1"
+
+
+async def test_away_available_and_duty(cli_env: System, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await cli("away", "g1", "--until", "2099-01-01T00:00:00Z") == 0
+    assert "away until 2099-01-01" in capsys.readouterr().out
+    assert await cli("available", "g1") == 0
+    assert "available" in capsys.readouterr().out
+    assert await cli("duty") == 0
+    assert "on duty: 社区值班员" in capsys.readouterr().out

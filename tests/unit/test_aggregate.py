@@ -39,7 +39,12 @@ def apply(state: CallState, command: c.Command, seconds: float = 1.0) -> CallSta
 
 def assign(call_id: str, person: str, level: str = "building") -> c.AssignResponder:
     return c.AssignResponder(
-        call_id=call_id, responder_id=person, responder_name=person, level=level, dispatch_id=f"d-{person}", ack_timeout_s=45
+        call_id=call_id,
+        responder_id=person,
+        responder_name=person,
+        level=level,
+        dispatch_id=f"d-{person}",
+        ack_timeout_s=45,
     )
 
 
@@ -72,7 +77,11 @@ def test_nothing_happens_after_resolve() -> None:
     state = apply(opened(), assign("c1", "g1"))
     state = apply(state, c.Accept(call_id="c1", responder_id="g1"))
     state = apply(state, c.Resolve(call_id="c1", by="g1"))
-    for command in (c.Arrive(call_id="c1", responder_id="g1"), c.Cancel(call_id="c1", by="x"), assign("c1", "g2")):
+    for command in (
+        c.Arrive(call_id="c1", responder_id="g1"),
+        c.Cancel(call_id="c1", by="x"),
+        assign("c1", "g2"),
+    ):
         with pytest.raises(InvalidTransition):
             decide(state, command, T0, IDS)
 
@@ -96,7 +105,9 @@ def test_deadline_missed_only_when_due_and_unmet_and_escalates_once() -> None:
 
 def test_met_stage_never_misses() -> None:
     state = apply(opened(), assign("c1", "g1"))
-    assert decide(state, c.MissDeadline(call_id="c1", stage="contact"), T0 + timedelta(seconds=999), IDS) == []
+    assert (
+        decide(state, c.MissDeadline(call_id="c1", stage="contact"), T0 + timedelta(seconds=999), IDS) == []
+    )
 
 
 def test_escalation_skips_levels_with_nobody_and_records_them() -> None:

@@ -33,7 +33,10 @@ def test_times_are_normalised_to_utc() -> None:
         (b"[1]", "not a JSON object"),
         (b'{"call_id": "c1"}', "missing field 'type'"),
         (b'{"type": "CallExploded"}', "unknown event type 'CallExploded'"),
-        (b'{"type": "DeadlineMissed", "event_id": "e", "call_id": "c1", "at": "2026-01-01T00:00:00Z"}', "invalid DeadlineMissed"),
+        (
+            b'{"type": "DeadlineMissed", "event_id": "e", "call_id": "c1", "at": "2026-01-01T00:00:00Z"}',
+            "invalid DeadlineMissed",
+        ),
     ],
 )
 def test_codec_rejects_with_a_clear_reason(data: bytes, reason: str) -> None:
@@ -52,7 +55,12 @@ def test_settings_defaults_match_the_contract() -> None:
     settings = load_settings({})
     assert settings.nats_url is None
     assert settings.targets == Targets(60, 180, 600)
-    assert (settings.http_host, settings.http_port, settings.ack_timeout_s, settings.auth) == ("127.0.0.1", 8310, 45, True)
+    assert (settings.http_host, settings.http_port, settings.ack_timeout_s, settings.auth) == (
+        "127.0.0.1",
+        8310,
+        45,
+        True,
+    )
 
 
 def test_settings_accept_fractional_targets_and_refuse_nonsense() -> None:

@@ -10,5 +10,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.cli.commands.service",
     "services.cli.commands.calls",
     "services.cli.commands.roster",
+    "services.cli.commands.duty",
     "services.cli.commands.not_built",
 )

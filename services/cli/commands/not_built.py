@@ -11,9 +11,6 @@ NOT_BUILT: dict[str, str] = {
     "replay": "rebuild every projection from the stream and compare with the live one",
     "bench": "start an embedded system and print benchmark figures as JSON",
     "simulate": "drive a running system with a scenario of residents and responders",
-    "duty": "who is on duty now and the next handover",
-    "away": "mark a person away",
-    "available": "mark a person available",
 }
 
 

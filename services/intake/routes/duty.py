@@ -1,0 +1,159 @@
+"""The duty desk: availability, who is on duty, overrides, everyone's status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.models import AvailabilityChanged, DutyOverrideSet
+from services.common.aggregate import ACTIVE
+from services.common.duty import DutyBook, on_duty
+from services.common.event_store import StoreUnavailable
+from services.common.responder_facts import append_fact
+from services.common.roster import Person
+from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
+from services.intake.deps import IntakeDeps, deps_of, unavailable
+from services.intake.live import LiveCalls
+
+router = APIRouter(tags=["duty desk"])
+
+
+class AvailabilityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["available", "away"]
+    until: AwareDatetime | None = None
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    person_id: str = Field(min_length=1, max_length=64)
+    starts: AwareDatetime = Field(alias="from")
+    ends: AwareDatetime = Field(alias="to")
+
+
+def duty_book(deps: IntakeDeps) -> DutyBook:
+    book: DutyBook = deps.extras["duty"].book
+    return book
+
+
+def busy_people(deps: IntakeDeps) -> frozenset[str]:
+    live: LiveCalls = deps.extras["live"]
+    return frozenset(
+        person
+        for state in live.open.values()
+        for person, a in state.assignments.items()
+        if a.status in ACTIVE
+    )
+
+
+def _person(p: Person | None) -> dict[str, Any] | None:
+    return None if p is None else {"id": p.id, "name": p.name, "phone": p.phone}
+
+
+def duty_now(deps: IntakeDeps) -> dict[str, Any]:
+    desk = on_duty(deps.roster.community, duty_book(deps).overrides, deps.clock.now())
+    return {
+        "on_duty": _person(desk.on_duty),
+        "next": _person(desk.next),
+        "handover_at": desk.handover_at.isoformat() if desk.handover_at else None,
+        "by_override": desk.by_override,
+    }
+
+
+def is_duty_officer(deps: IntakeDeps, person_id: str) -> bool:
+    desk = on_duty(deps.roster.community, duty_book(deps).overrides, deps.clock.now())
+    return desk.on_duty is not None and desk.on_duty.id == person_id
+
+
+@router.get("/api/duty")
+async def get_duty(request: Request) -> dict[str, Any]:
+    return duty_now(deps_of(request))
+
+
+@router.post("/api/duty/overrides", status_code=201)
+async def set_override(
+    body: OverrideIn, request: Request, who: Principal = Depends(require_supervisor)
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    if body.person_id not in {p.id for p in deps.roster.community.duty}:
+        raise HTTPException(422, f"person_id: {body.person_id!r} is not on the community duty list")
+    if body.ends <= body.starts:
+        raise HTTPException(422, "to: must be after from")
+    fact = DutyOverrideSet(
+        event_id=deps.calls.ids.new(),
+        at=deps.clock.now(),
+        person_id=body.person_id,
+        starts=body.starts,
+        ends=body.ends,
+        by=who.id,
+    )
+    await _append(deps, fact)
+    return duty_now(deps)
+
+
+@router.post("/api/responders/{responder_id}/availability")
+async def set_availability(
+    responder_id: str, body: AvailabilityIn, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    deps = deps_of(request)
+    if responder_id not in deps.roster.people:
+        raise HTTPException(404, f"no one with id {responder_id!r} in the roster")
+    if auth_on(request):
+        if who is ANONYMOUS:
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        if who.id != responder_id and not who.is_supervisor:
+            raise HTTPException(403, "only that person or a supervisor sets their availability")
+    now = deps.clock.now()
+    if body.until is not None and body.until <= now:
+        raise HTTPException(422, "until: must be in the future")
+    fact = AvailabilityChanged(
+        event_id=deps.calls.ids.new(),
+        at=now,
+        responder_id=responder_id,
+        status=body.status,
+        until=body.until if body.status == "away" else None,
+        by=who.id if who is not ANONYMOUS else responder_id,
+    )
+    await _append(deps, fact)
+    await deps.extras["duty"].wait_for(fact.event_id)
+    return _row(deps, responder_id)
+
+
+async def _append(deps: IntakeDeps, fact: AvailabilityChanged | DutyOverrideSet) -> None:
+    if deps.nc is None:
+        raise unavailable()
+    try:
+        await append_fact(deps.nc, fact)
+    except (StoreUnavailable, TimeoutError) as exc:
+        raise unavailable(str(exc)) from None
+
+
+def _row(deps: IntakeDeps, person_id: str, busy: frozenset[str] | None = None) -> dict[str, Any]:
+    roster = deps.roster
+    now = deps.clock.now()
+    book = duty_book(deps)
+    busy = busy_people(deps) if busy is None else busy
+    placed = roster.level_of(person_id)
+    until: datetime | None = book.away_until(person_id, now)
+    return {
+        "id": person_id,
+        "name": roster.people[person_id].name,
+        "level": placed[0] if placed else None,
+        "district_id": placed[1] if placed else None,
+        "building_id": placed[2] if placed else None,
+        "status": book.status(person_id, now, busy),
+        "until": until.isoformat() if until else None,
+    }
+
+
+@router.get("/api/responders")
+async def list_responders(
+    request: Request, who: Principal = Depends(require_supervisor)
+) -> list[dict[str, Any]]:
+    deps = deps_of(request)
+    busy = busy_people(deps)
+    supervisors = deps.roster.supervisor_ids
+    return [_row(deps, pid, busy) for pid in deps.roster.people if pid not in supervisors]

@@ -1,0 +1,167 @@
+"""The duty desk against a real nats-server: availability, duty, supervisor actions (issue 12)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from tests.service.conftest import System
+from tests.support import bearer, wait_for
+
+SUPERVISOR = bearer("demo-supervisor")
+
+
+async def set_away(system: System, person: str, until: datetime | None = None) -> None:
+    body = {"status": "away", "until": until.isoformat() if until else None}
+    response = await system.http.post(
+        f"/api/responders/{person}/availability", json=body, headers=bearer(f"demo-{person}")
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "away"
+
+
+async def test_away_member_is_skipped_without_waiting(system: System) -> None:
+    await set_away(system, "g1")
+    call_id = (await system.raise_call("b12"))["call_id"]
+    assigned = await system.log.wait_type(call_id, "ResponderAssigned", timeout=1.0)
+    assert assigned[0].responder_id == "g2"
+    assert "g1" not in [a.responder_id for a in assigned]
+
+
+async def test_everyone_away_escalates_to_district_at_once(system: System) -> None:
+    for person in ("g3", "v2"):
+        await set_away(system, person)
+    started = time.monotonic()
+    call_id = (await system.raise_call("b14"))["call_id"]
+    escalation = (await system.log.wait_type(call_id, "EscalationRaised", timeout=1.0))[0]
+    assert escalation.reason == "no_one_available" and escalation.to_level == "district"
+    await system.log.wait_type(call_id, "ResponderAssigned", timeout=1.0)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_away_until_passes_and_the_person_is_paged_again(system: System) -> None:
+    await set_away(system, "g4", until=datetime.now(UTC) + timedelta(seconds=0.6))
+    first = (await system.raise_call("b21"))["call_id"]
+    assert (await system.log.wait_type(first, "ResponderAssigned"))[0].level == "district"
+    await system.http.post(f"/api/calls/{first}/resolve", json={"outcome": "handled"}, headers=SUPERVISOR)
+    rows = await system.http.get("/api/responders", headers=SUPERVISOR)
+    assert next(r for r in rows.json() if r["id"] == "g4")["status"] == "away"
+
+    async def g4_available() -> bool:
+        rows = (await system.http.get("/api/responders", headers=SUPERVISOR)).json()
+        return next(r for r in rows if r["id"] == "g4")["status"] == "available"
+
+    await wait_for(g4_available, timeout=3, what="g4 back from away")
+    second = (await system.raise_call("b21"))["call_id"]
+    assert (await system.log.wait_type(second, "ResponderAssigned"))[0].responder_id == "g4"
+
+
+async def test_responder_status_list_shows_busy_and_refuses_responders(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    rows = (await system.http.get("/api/responders", headers=SUPERVISOR)).json()
+    g1 = next(r for r in rows if r["id"] == "g1")
+    assert g1 == {
+        "id": "g1",
+        "name": "网格员 杨帆",
+        "level": "building",
+        "district_id": "d1",
+        "building_id": "b12",
+        "status": "busy",
+        "until": None,
+    }
+    assert (await system.http.get("/api/responders", headers=bearer("demo-g1"))).status_code == 403
+    other = await system.http.post(
+        "/api/responders/g2/availability", json={"status": "away"}, headers=bearer("demo-g1")
+    )
+    assert other.status_code == 403
+    by_supervisor = await system.http.post(
+        "/api/responders/g2/availability", json={"status": "away"}, headers=SUPERVISOR
+    )
+    assert by_supervisor.status_code == 200
+
+
+async def test_duty_officer_and_override(system: System) -> None:
+    duty = (await system.http.get("/api/duty")).json()
+    assert duty["on_duty"]["id"] in {"c1", "c2", "c3"} and duty["handover_at"]
+    now = datetime.now(UTC)
+    body = {
+        "person_id": "c3",
+        "from": (now - timedelta(minutes=1)).isoformat(),
+        "to": (now + timedelta(hours=2)).isoformat(),
+    }
+    assert (
+        await system.http.post("/api/duty/overrides", json=body, headers=bearer("demo-g1"))
+    ).status_code == 403
+    response = await system.http.post("/api/duty/overrides", json=body, headers=SUPERVISOR)
+    assert response.status_code == 201, response.text
+
+    async def overridden() -> bool:
+        return (await system.http.get("/api/duty")).json()["on_duty"]["id"] == "c3"
+
+    await wait_for(overridden, what="override in force")
+    # The officer on duty may act as a supervisor: a phoned-in call carries source and raised_by.
+    phoned = await system.http.post(
+        "/api/calls",
+        json={
+            "caller": {"name": "独居老人", "phone": "13800000009"},
+            "building_id": "b14",
+            "source": "phone",
+        },
+        headers=bearer("demo-c3"),
+    )
+    assert phoned.status_code == 201, phoned.text
+    raised = (await system.log.wait_type(phoned.json()["call_id"], "CallRaised"))[0]
+    assert (raised.source, raised.raised_by) == ("phone", "c3")
+    not_on_duty = await system.http.post(
+        "/api/calls",
+        json={"caller": {"name": "x", "phone": "123"}, "source": "phone"},
+        headers=bearer("demo-c1"),
+    )
+    assert not_on_duty.status_code == 403
+
+
+async def test_supervisor_actions_appear_in_the_timeline_with_their_actor(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    assign = await system.http.post(
+        f"/api/calls/{call_id}/assign", json={"responder_id": "g3", "note": "离得近"}, headers=SUPERVISOR
+    )
+    assert assign.status_code == 200, assign.text
+    note = await system.http.post(
+        f"/api/calls/{call_id}/notes", json={"text": "已联系家属"}, headers=SUPERVISOR
+    )
+    assert note.status_code == 200
+    escalate = await system.http.post(
+        f"/api/calls/{call_id}/escalate", json={"reason": "水位上涨"}, headers=SUPERVISOR
+    )
+    assert escalate.status_code == 200 and escalate.json()["level"] == "district"
+    resolve = await system.http.post(
+        f"/api/calls/{call_id}/resolve", json={"outcome": "false_alarm"}, headers=SUPERVISOR
+    )
+    assert resolve.status_code == 200 and resolve.json()["outcome"] == "false_alarm"
+    timeline = (await system.http.get(f"/api/calls/{call_id}/timeline", headers=SUPERVISOR)).json()["events"]
+    by_type = {e["type"]: e for e in timeline}
+    assert by_type["NoteAdded"]["actor"] == "s1"
+    assert (
+        by_type["EscalationRaised"]["actor"] == "s1"
+        and by_type["EscalationRaised"]["data"]["reason"] == "manual"
+    )
+    assert by_type["CallResolved"]["data"]["outcome"] == "false_alarm"
+    manual = [e for e in timeline if e["type"] == "ResponderAssigned" and e["data"]["responder_id"] == "g3"]
+    assert manual and manual[0]["actor"] == "s1"
+    # A responder's token on supervisor actions → 403; any action on a closed call → 409.
+    assert (
+        await system.http.post(f"/api/calls/{call_id}/notes", json={"text": "x"}, headers=bearer("demo-g1"))
+    ).status_code == 403
+    assert (
+        await system.http.post(f"/api/calls/{call_id}/notes", json={"text": "x"}, headers=SUPERVISOR)
+    ).status_code == 409
+    assert (
+        await system.http.post(f"/api/calls/{call_id}/escalate", json={}, headers=SUPERVISOR)
+    ).status_code == 409
+    assert (
+        await system.http.post(
+            f"/api/calls/{call_id}/assign", json={"responder_id": "g2"}, headers=SUPERVISOR
+        )
+    ).status_code == 409
