@@ -35,10 +35,14 @@ class BrokerService:
         structlog.get_logger(self.name).info("service_started")
 
     async def stop(self) -> None:
-        await self.broker.stop()
-        for close in reversed(self.closers):
-            await close()
-        structlog.get_logger(self.name).info("service_stopped")
+        """Stop consuming, then close what the service owns; a broken link does not stop the rest."""
+        log = structlog.get_logger(self.name)
+        for close in (self.broker.stop, *reversed(self.closers)):
+            try:
+                await close()
+            except Exception as exc:  # stopping must finish even when NATS is away
+                log.warning("stop_step_failed", step=getattr(close, "__qualname__", "?"), error=repr(exc))
+        log.info("service_stopped")
 
 
 def run_service(build: Callable[[], Awaitable[Service]]) -> None:

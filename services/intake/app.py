@@ -24,6 +24,7 @@ from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
 from services.intake.deps import IntakeDeps
 from services.intake.desk import DeskView
+from services.intake.limits import BodySizeLimit, CallRateLimiter
 from services.intake.live import LiveCalls
 from services.intake.routes.duty import is_duty_officer
 
@@ -70,6 +71,8 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
             await nc.close()
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit)
+    app.state.rate_limiter = CallRateLimiter()
     app.state.metrics = registry = Registry()
     requests = registry.counter("dispatch1310_http_requests_total", "HTTP requests by route and status")
     latency = registry.histogram("dispatch1310_http_request_seconds", "HTTP request latency by route")

@@ -45,6 +45,8 @@ def unavailable(detail: str = "the event store is unavailable; retry shortly") -
 
 async def execute(deps: IntakeDeps, command: Command) -> tuple[CallState, list[CallEvent]]:
     """Run a command; domain errors become their HTTP status, a lost store a 503."""
+    if deps.nc is not None and not deps.nc.is_connected:
+        raise unavailable("not connected to NATS; nothing was stored, retry shortly")
     try:
         return await deps.calls.execute(command)
     except DomainError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -53,6 +55,12 @@ async def raise_call(
         raised_by = who.id if who is not ANONYMOUS else "supervisor"
     elif body.source == "device":
         raise HTTPException(422, "source: devices raise calls through /api/alerts/device")
+    client = request.client.host if request.client else "unknown"
+    wait = request.app.state.rate_limiter.allow(client, body.caller.phone, time.monotonic())
+    if wait > 0:
+        raise HTTPException(
+            429, "too many calls from here; retry shortly", headers={"Retry-After": str(math.ceil(wait))}
+        )
     call_id = call_id_for_key(idempotency_key) if idempotency_key else new_call_id()
     secret = derive("caller-secret", idempotency_key) if idempotency_key else secrets.token_urlsafe(18)
     roster = deps.roster

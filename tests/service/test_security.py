@@ -1,0 +1,108 @@
+"""Roles on every endpoint (401/403), request size limits, 503 when NATS is down (issue 9)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.embedded_nats import EmbeddedNats
+from tests.service.conftest import System
+from tests.support import bearer, wait_for
+
+SUPERVISOR = bearer("demo-supervisor")
+RESPONDER = bearer("demo-g1")
+STRANGER = bearer("demo-g4")  # in the roster, but the call is not dispatched to them
+BOGUS = bearer("not-a-token")
+
+SUPERVISOR_ONLY = [
+    ("GET", "/api/board", None),
+    ("GET", "/api/responders", None),
+    ("GET", "/api/roster", None),
+    (
+        "POST",
+        "/api/duty/overrides",
+        {"person_id": "c1", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+    ),
+    ("POST", "/api/calls/{call}/assign", {"responder_id": "g2"}),
+    ("POST", "/api/calls/{call}/escalate", {"reason": "x"}),
+    ("POST", "/api/calls/{call}/notes", {"text": "x"}),
+]
+
+
+@pytest.fixture
+async def call_id(system: System) -> str:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    return call_id
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
+async def test_supervisor_endpoints_refuse_everyone_else(
+    system: System, call_id: str, method: str, path: str, body: dict | None
+) -> None:
+    url = path.format(call=call_id)
+    assert (await system.http.request(method, url, json=body)).status_code == 401
+    assert (await system.http.request(method, url, json=body, headers=BOGUS)).status_code == 401
+    assert (await system.http.request(method, url, json=body, headers=RESPONDER)).status_code == 403
+    allowed = await system.http.request(method, url, json=body, headers=SUPERVISOR)
+    assert allowed.status_code < 400, allowed.text
+
+
+@pytest.mark.parametrize("action", ["accept", "decline", "enroute", "arrive", "resolve"])
+async def test_responder_actions_need_the_dispatched_responder(
+    system: System, call_id: str, action: str
+) -> None:
+    url = f"/api/calls/{call_id}/{action}"
+    assert (await system.http.post(url, json={"responder_id": "g1"})).status_code == 401
+    assert (await system.http.post(url, json={"responder_id": "g1"}, headers=BOGUS)).status_code == 401
+    assert (await system.http.post(url, json={}, headers=STRANGER)).status_code == 403
+
+
+async def test_timeline_for_supervisor_and_the_dispatched_responder_only(
+    system: System, call_id: str
+) -> None:
+    url = f"/api/calls/{call_id}/timeline"
+    assert (await system.http.get(url)).status_code == 401
+    assert (await system.http.get(url, headers=STRANGER)).status_code == 403
+    assert (await system.http.get(url, headers=RESPONDER)).status_code == 200
+    assert (await system.http.get(url, headers=SUPERVISOR)).status_code == 200
+
+
+async def test_streams_require_the_same_auth(system: System) -> None:
+    assert (await system.http.get("/api/responders/g1/stream")).status_code == 401
+    assert (await system.http.get("/api/responders/g1/stream", headers=bearer("demo-g2"))).status_code == 403
+    assert (await system.http.get("/api/board/stream", headers=RESPONDER)).status_code == 403
+    assert (await system.http.get("/api/board/stream")).status_code == 401
+
+
+async def test_responder_stream_pushes_a_dispatch(system: System) -> None:
+    async with system.http.stream("GET", "/api/responders/g1/stream", headers=RESPONDER) as stream:
+        assert stream.status_code == 200
+        call_id = (await system.raise_call("b12"))["call_id"]
+        seen = ""
+        async for chunk in stream.aiter_text():
+            seen += chunk
+            if "event: dispatch" in seen and call_id in seen:
+                break
+    assert "event: dispatch" in seen
+
+
+async def test_oversized_body_is_413_and_stores_nothing(system: System) -> None:
+    before = (await system.nc.jetstream().stream_info("CALLS")).state.last_seq
+    body = {"caller": {"name": "王", "phone": "138"}, "building_id": "b12", "note": "x" * 100_000}
+    response = await system.http.post("/api/calls", json=body)
+    assert response.status_code == 413
+    assert (await system.nc.jetstream().stream_info("CALLS")).state.last_seq == before
+
+
+async def test_nats_down_means_503_with_retry_after_and_nothing_lost(
+    system: System, nats_server: EmbeddedNats
+) -> None:
+    stored = (await system.raise_call("b21"))["call_id"]
+    nats_server.stop()
+    response = await system.http.post(
+        "/api/calls", json={"caller": {"name": "李", "phone": "13811111111"}, "building_id": "b21"}
+    )
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    nats_server.start()
+    await wait_for(lambda: system.nc.is_connected, timeout=10, what="reconnect")
+    assert "CallRaised" in await system.log.types(stored)
