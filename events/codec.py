@@ -45,7 +45,7 @@ def _explain(data: bytes, exc: ValidationError) -> str:
     kind = raw.get("type")
     if kind is None:
         return "missing field 'type'"
-    if kind not in KNOWN_TYPES:
+    if not isinstance(kind, str) or kind not in KNOWN_TYPES:
         return f"unknown event type {kind!r}"
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"][1:]) or "event"

@@ -37,7 +37,8 @@ def next_level(level: Level) -> Level | None:
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Infinity and NaN have no JSON form: refuse them where they enter, not when stored.
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
 
 class Caller(Frozen):
@@ -210,7 +211,7 @@ class DutyOverrideSet(Fact):
     ends: UtcDatetime = Field(alias="to")
     by: str
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False, populate_by_name=True)
 
 
 AnyCallEvent = Annotated[

@@ -63,8 +63,9 @@ def subscribe_events(
         seq = raw.metadata.sequence.stream
         try:
             event = codec.decode(raw.data)
-        except codec.DecodeError as exc:
-            await dead_letter(nc, durable, raw, exc.reason)
+        except Exception as exc:  # whatever the bytes, a poison message must not stall us
+            reason = exc.reason if isinstance(exc, codec.DecodeError) else f"undecodable: {exc!r}"
+            await dead_letter(nc, durable, raw, reason)
             await msg.ack()
             return
         call_id = event.call_id if isinstance(event, CallEvent) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 
+import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -22,6 +23,7 @@ from events.models import CallEvent
 from services.common.event_store import ConcurrencyConflict, StoredEvent, StoreUnavailable, already_stored
 
 WRONG_LAST_SEQUENCE = 10071
+log = structlog.get_logger("event_store")
 BATCH = 1000
 
 
@@ -93,7 +95,9 @@ class JetStreamEventStore:
                     return batch, int((msg.headers or {}).get("Nats-Num-Pending", "0"))
                 if status is not None:
                     raise StoreUnavailable(f"direct get of {subject}: status {status}")
-                batch.append(_stored(msg, int(msg.headers["Nats-Sequence"])))  # type: ignore[index]
+                item = _stored(msg, int(msg.headers["Nats-Sequence"]))  # type: ignore[index]
+                if item is not None:
+                    batch.append(item)
         finally:
             await sub.unsubscribe()
 
@@ -116,15 +120,23 @@ class JetStreamEventStore:
         try:
             async for msg in sub.messages:
                 seq = msg.metadata.sequence.stream
-                yield _stored(msg, seq)
+                item = _stored(msg, seq)
+                if item is not None:
+                    yield item
                 if seq >= end:
                     break
         finally:
             await sub.unsubscribe()
 
 
-def _stored(msg: Msg, seq: int) -> StoredEvent:
-    event = codec.decode(msg.data)
+def _stored(msg: Msg, seq: int) -> StoredEvent | None:
+    """The stored event, or None for a poison message (skipped: consumers dead-letter it)."""
+    try:
+        event = codec.decode(msg.data)
+    except codec.DecodeError as exc:
+        log.warning("skipped_undecodable_event", seq=seq, reason=exc.reason)
+        return None
     if not isinstance(event, CallEvent):
-        raise codec.DecodeError(f"{type(event).__name__} is not a call event")
+        log.warning("skipped_non_call_event", seq=seq, type=type(event).__name__)
+        return None
     return StoredEvent(seq, event)
