@@ -41,7 +41,7 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-def test_settings(nats_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(nats_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     base = Settings(
         nats_url=nats_url,
         data_dir=tmp_path,

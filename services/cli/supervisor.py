@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,7 +12,9 @@ import urllib.request
 from pathlib import Path
 
 from services.common.embedded_nats import EmbeddedNats
+from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
 from services.common.settings import Settings
+from services.common.streams import connect, ensure_streams
 from services.registry import SERVICES
 
 
@@ -20,8 +23,10 @@ class ProcessGroup:
 
     def __init__(self) -> None:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.envs: dict[str, dict[str, str]] = {}
 
     def spawn(self, name: str, env: dict[str, str]) -> None:
+        self.envs[name] = env
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "service", name],
             env=env,
@@ -43,6 +48,15 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+async def declare_streams(admin_url: str) -> None:
+    """As admin, once: every stream and bucket, brought up to the current configuration."""
+    nc = await connect(admin_url, "up")
+    try:
+        await ensure_streams(nc.jetstream(), update=True)
+    finally:
+        await nc.close()
 
 
 def wait_healthy(url: str, timeout: float = 20.0) -> bool:
@@ -70,15 +84,20 @@ def up(settings: Settings, services: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        env = dict(os.environ)
+        names = services or list(SERVICES)
+        urls: dict[str, str]
         if settings.nats_url is None:
-            server = EmbeddedNats(Path(settings.data_dir) / "nats").start()
-            env["NATS_URL"] = server.url
-            print(f"nats      {server.url}  (embedded, data in {settings.data_dir})", flush=True)
+            nats_dir = Path(settings.data_dir) / "nats"
+            passwords = load_passwords(nats_dir)
+            server = EmbeddedNats(nats_dir, extra_config=authorization_block(passwords)).start()
+            asyncio.run(declare_streams(url_with_user(server.url, ADMIN, passwords[ADMIN])))
+            urls = {name: url_with_user(server.url, name, passwords[name]) for name in names}
+            print(f"nats      {server.url}  (embedded; data and credentials in {nats_dir})", flush=True)
         else:
+            urls = dict.fromkeys(names, settings.nats_url)
             print(f"nats      {settings.nats_url}", flush=True)
-        for name in services or list(SERVICES):
-            group.spawn(name, env)
+        for name in names:
+            group.spawn(name, {**os.environ, "NATS_URL": urls[name]})
         if not wait_healthy(settings.http_url):
             print("intake did not become healthy in 20 s", file=sys.stderr)
             return 1
@@ -89,7 +108,7 @@ def up(settings: Settings, services: list[str] | None = None) -> int:
         while not stopping:
             for name in group.dead():
                 print(f"service {name} exited; restarting it", file=sys.stderr, flush=True)
-                group.spawn(name, env)
+                group.spawn(name, group.envs[name])
             time.sleep(0.5)
         return 0
     finally:

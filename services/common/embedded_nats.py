@@ -53,10 +53,13 @@ def server_config(port: int, store_dir: Path, name: str = "dispatch1310", extra:
 class EmbeddedNats:
     """One nats-server child. ``start`` blocks until it accepts clients."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, name: str = "dispatch1310") -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, name: str = "dispatch1310", extra_config: str = ""
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.name = name
+        self.extra_config = extra_config
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,7 +73,8 @@ class EmbeddedNats:
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats-server.conf"
-        config.write_text(server_config(self.port, (self.data_dir / "jetstream").resolve(), self.name))
+        store = (self.data_dir / "jetstream").resolve()
+        config.write_text(server_config(self.port, store, self.name, self.extra_config))
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(config)],

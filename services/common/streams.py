@@ -6,7 +6,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from events import subjects
 
@@ -61,7 +61,12 @@ async def connect(url: str, name: str, **options: object) -> Client:
     )
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+async def ensure_stream(js: JetStreamContext, config: StreamConfig, update: bool = False) -> None:
+    """Create the stream if missing; bring an existing one up to ``config`` only if ``update``.
+
+    Services run with users that may not create or change streams: ``dispatch1310 up``
+    declares them once as admin, and a service only checks they exist.
+    """
     assert config.name is not None
     try:
         await js.stream_info(config.name)
@@ -72,16 +77,22 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
             if exc.err_code != 10058:
                 raise
         return
-    await js.update_stream(config)
+    if update:
+        await js.update_stream(config)
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool = False) -> None:
     for config in (
         calls_stream_config(replicas),
         responders_stream_config(replicas),
         dead_letter_stream_config(replicas),
     ):
-        await ensure_stream(js, config)
-    await js.create_key_value(
-        KeyValueConfig(bucket=subjects.ROSTER_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas)
-    )
+        await ensure_stream(js, config, update)
+    try:
+        await js.key_value(subjects.ROSTER_BUCKET)
+    except BucketNotFoundError:
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=subjects.ROSTER_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas
+            )
+        )

@@ -14,7 +14,7 @@ from services.common.embedded_nats import EmbeddedNats
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.settings import Settings
 from services.dispatcher.app import build as build_dispatcher
-from tests.support import EventLog, running, serving_intake, test_settings
+from tests.support import EventLog, make_settings, running, serving_intake
 
 
 @dataclass
@@ -38,7 +38,7 @@ class System:
 
 @pytest.fixture
 def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
-    return test_settings(nats_server.url, tmp_path)
+    return make_settings(nats_server.url, tmp_path)
 
 
 @pytest.fixture

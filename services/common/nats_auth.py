@@ -1,0 +1,113 @@
+"""NATS users per service: each may publish only the event types it owns.
+
+The embedded server gets a generated ``authorization`` block; passwords are random per data
+dir (kept in ``nats-users.json``, mode 0600) and handed to each service in its ``NATS_URL``.
+A service trying to append an event type it does not own is refused by the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+ADMIN = "admin"
+
+# The event types each service appends (calls.<id>.<Type>), beyond the JetStream plumbing.
+OWNED_EVENTS: dict[str, tuple[str, ...]] = {
+    "intake": (
+        "CallRaised",
+        "ResponderAssigned",
+        "ContactShared",
+        "DispatchAccepted",
+        "DispatchDeclined",
+        "ResponderEnRoute",
+        "ResponderArrived",
+        "CallResolved",
+        "CallCancelled",
+        "EscalationRaised",
+        "NoteAdded",
+        "DeviceAlertReceived",
+    ),
+    "dispatcher": ("ResponderAssigned", "ContactShared", "EscalationRaised", "CallMerged"),
+    "deadlines": ("DeadlineMissed", "EscalationRaised", "DispatchTimedOut"),
+    "notifier": (),
+    "audit": (),
+}
+
+OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
+    "intake": ("responders.*.AvailabilityChanged", "duty.DutyOverrideSet", "$KV.roster.>", "audit.query.>"),
+    "dispatcher": (),
+    "deadlines": (
+        "deadlines.>",
+        "$JS.API.STREAM.CREATE.DEADLINES",
+        "$JS.API.STREAM.UPDATE.DEADLINES",
+        "$JS.API.STREAM.PURGE.DEADLINES",
+        "$JS.API.STREAM.MSG.DELETE.DEADLINES",
+    ),
+    "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),
+    "audit": ("$KV.audit.>", "$JS.API.STREAM.CREATE.KV_audit", "$JS.API.STREAM.CREATE.OBJ_audit"),
+}
+
+# Reading streams, consumers, acks, direct get: everything a service needs but creating streams.
+JETSTREAM_PLUMBING = (
+    "$JS.API.INFO",
+    "$JS.API.STREAM.INFO.>",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.STREAM.LIST",
+    "$JS.API.STREAM.MSG.GET.>",
+    "$JS.API.DIRECT.GET.>",
+    "$JS.API.CONSUMER.>",
+    "$JS.ACK.>",
+    "$JS.FC.>",
+    "_INBOX.>",
+)
+
+
+def publish_allowed(service: str) -> list[str]:
+    events = [f"calls.*.{event_type}" for event_type in OWNED_EVENTS[service]]
+    return [*events, *OTHER_PUBLISH[service], *JETSTREAM_PLUMBING, f"deadletter.{service}"]
+
+
+def subscribe_allowed(service: str) -> list[str]:
+    allowed = ["_INBOX.>"]
+    if service == "audit":
+        allowed.append("audit.query.>")
+    return allowed
+
+
+def load_passwords(data_dir: Path) -> dict[str, str]:
+    """Passwords for admin and every service, created once per data dir."""
+    path = data_dir / "nats-users.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        if set(stored) >= {ADMIN, *OWNED_EVENTS}:
+            return stored
+    passwords = {name: secrets.token_urlsafe(24) for name in (ADMIN, *OWNED_EVENTS)}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(passwords, handle)
+    return passwords
+
+
+def authorization_block(passwords: dict[str, str]) -> str:
+    users = [f"    {{user: {ADMIN}, password: {json.dumps(passwords[ADMIN])}}}"]
+    for service in OWNED_EVENTS:
+        permissions = {
+            "publish": {"allow": publish_allowed(service)},
+            "subscribe": {"allow": subscribe_allowed(service)},
+        }
+        users.append(
+            f"    {{user: {service}, password: {json.dumps(passwords[service])}, permissions: {json.dumps(permissions)}}}"
+        )
+    return "authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
+
+
+def url_with_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{quote(user)}:{quote(password)}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,73 @@
+"""Each service connects as its own NATS user and may append only the event types it owns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.embedded_nats import EmbeddedNats
+from services.common.event_store import StoreUnavailable
+from services.common.jetstream_store import JetStreamEventStore
+from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.common.streams import connect, ensure_streams
+from services.dispatcher.app import build as build_dispatcher
+from tests.factories import raised
+from tests.support import EventLog, make_settings, running, serving_intake
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[EmbeddedNats, dict[str, str]]]:
+    passwords = load_passwords(tmp_path)
+    server = EmbeddedNats(tmp_path / "nats", extra_config=authorization_block(passwords)).start()
+    try:
+        yield server, passwords
+    finally:
+        server.stop()
+
+
+def url(server: EmbeddedNats, passwords: dict[str, str], user: str) -> str:
+    return url_with_user(server.url, user, passwords[user])
+
+
+async def test_a_service_cannot_append_an_event_type_it_does_not_own(
+    secured: tuple[EmbeddedNats, dict[str, str]],
+) -> None:
+    server, passwords = secured
+    admin = await connect(url(server, passwords, ADMIN), "admin")
+    await ensure_streams(admin.jetstream(), update=True)
+    dispatcher = await connect(url(server, passwords, "dispatcher"), "dispatcher")
+    try:
+        with pytest.raises(StoreUnavailable):  # the server refuses; nothing is stored
+            await JetStreamEventStore(dispatcher, timeout=1).append("c1", [raised("c1")], 0)
+        assert (await JetStreamEventStore(admin).load("c1")) == ([], 0)
+    finally:
+        await dispatcher.close()
+        await admin.close()
+
+
+async def test_anonymous_clients_are_refused(secured: tuple[EmbeddedNats, dict[str, str]]) -> None:
+    server, _ = secured
+    with pytest.raises(Exception):  # noqa: B017 - nats-py raises different errors per version
+        await connect(server.url, "anonymous", max_reconnect_attempts=0, allow_reconnect=False)
+
+
+async def test_the_system_works_with_least_privilege_users(
+    secured: tuple[EmbeddedNats, dict[str, str]], tmp_path: Path
+) -> None:
+    server, passwords = secured
+    admin = await connect(url(server, passwords, ADMIN), "admin")
+    await ensure_streams(admin.jetstream(), update=True)
+    intake_settings = make_settings(url(server, passwords, "intake"), tmp_path)
+    dispatcher = await build_dispatcher(intake_settings.with_(nats_url=url(server, passwords, "dispatcher")))
+    try:
+        async with serving_intake(intake_settings) as http, running(dispatcher):
+            response = await http.post(
+                "/api/calls", json={"caller": {"name": "王", "phone": "13800000000"}, "building_id": "b12"}
+            )
+            assert response.status_code == 201, response.text
+            log = EventLog(JetStreamEventStore(admin))
+            await log.wait_type(response.json()["call_id"], "ContactShared", timeout=3)
+    finally:
+        await admin.close()
