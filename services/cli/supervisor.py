@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services.common.embedded_nats import EmbeddedNats
+from services.common.embedded_nats import EmbeddedCluster, EmbeddedNats
 from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
@@ -50,11 +50,11 @@ class ProcessGroup:
                 proc.wait()
 
 
-async def declare_streams(admin_url: str) -> None:
+async def declare_streams(admin_url: str, replicas: int = 1) -> None:
     """As admin, once: every stream and bucket, brought up to the current configuration."""
     nc = await connect(admin_url, "up")
     try:
-        await ensure_streams(nc.jetstream(), update=True)
+        await ensure_streams(nc.jetstream(), replicas, update=True)
     finally:
         await nc.close()
 
@@ -72,8 +72,8 @@ def wait_healthy(url: str, timeout: float = 20.0) -> bool:
     return False
 
 
-def up(settings: Settings, services: list[str] | None = None) -> int:
-    server: EmbeddedNats | None = None
+def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) -> int:
+    server: EmbeddedNats | EmbeddedCluster | None = None
     group = ProcessGroup()
     stopping = False
 
@@ -89,15 +89,24 @@ def up(settings: Settings, services: list[str] | None = None) -> int:
         if settings.nats_url is None:
             nats_dir = Path(settings.data_dir) / "nats"
             passwords = load_passwords(nats_dir)
-            server = EmbeddedNats(nats_dir, extra_config=authorization_block(passwords)).start()
-            asyncio.run(declare_streams(url_with_user(server.url, ADMIN, passwords[ADMIN])))
+            auth = authorization_block(passwords)
+            if cluster > 1:
+                server = EmbeddedCluster(nats_dir, size=cluster, extra_config=auth).start()
+                settings = settings.with_(replicas=min(cluster, 3))
+            else:
+                server = EmbeddedNats(nats_dir, extra_config=auth).start()
+            asyncio.run(
+                declare_streams(url_with_user(server.url, ADMIN, passwords[ADMIN]), settings.replicas)
+            )
             urls = {name: url_with_user(server.url, name, passwords[name]) for name in names}
             print(f"nats      {server.url}  (embedded; data and credentials in {nats_dir})", flush=True)
         else:
             urls = dict.fromkeys(names, settings.nats_url)
             print(f"nats      {settings.nats_url}", flush=True)
         for name in names:
-            group.spawn(name, {**os.environ, "NATS_URL": urls[name]})
+            group.spawn(
+                name, {**os.environ, "NATS_URL": urls[name], "DISPATCH1310_REPLICAS": str(settings.replicas)}
+            )
         if not wait_healthy(settings.http_url):
             print("intake did not become healthy in 20 s", file=sys.stderr)
             return 1

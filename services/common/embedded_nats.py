@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 
@@ -71,6 +72,12 @@ class EmbeddedNats:
         return self.data_dir / "nats-server.log"
 
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        self.start_process()
+        self._wait_ready(timeout)
+        return self
+
+    def start_process(self) -> None:
+        """Launch without waiting (cluster nodes wait for each other before they are ready)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats-server.conf"
         store = (self.data_dir / "jetstream").resolve()
@@ -84,8 +91,6 @@ class EmbeddedNats:
             start_new_session=True,
         )
         log.close()
-        self._wait_ready(timeout)
-        return self
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -137,9 +142,74 @@ class EmbeddedNats:
         self.stop()
 
 
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
     except OSError:
         return False
+
+
+class EmbeddedCluster:
+    """Several nats-servers from the same wheel, clustered on loopback, JetStream on each.
+
+    Streams created with ``num_replicas=3`` survive the loss of any one node.
+    """
+
+    def __init__(self, data_dir: Path, size: int = 3, extra_config: str = "") -> None:
+        self.data_dir = Path(data_dir)
+        cluster_ports = [free_port() for _ in range(size)]
+        routes = ", ".join(f"nats://127.0.0.1:{port}" for port in cluster_ports)
+        self.monitor_ports = [free_port() for _ in range(size)]
+        self.nodes = [
+            EmbeddedNats(
+                self.data_dir / f"n{index + 1}",
+                name=f"n{index + 1}",
+                extra_config=(
+                    f"http: 127.0.0.1:{self.monitor_ports[index]}\n"
+                    f"cluster {{\n  name: dispatch1310\n  listen: 127.0.0.1:{cluster_ports[index]}\n"
+                    f"  routes: [{routes}]\n}}\n{extra_config}"
+                ),
+            )
+            for index in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> EmbeddedCluster:
+        for node in self.nodes:
+            node.start_process()
+        for node in self.nodes:
+            node._wait_ready(timeout)
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 30.0, nodes: list[int] | None = None) -> None:
+        """Until each running node reports JetStream healthy (a meta leader elected, streams current)."""
+        deadline = time.monotonic() + timeout
+        for index in nodes if nodes is not None else range(len(self.nodes)):
+            url = f"http://127.0.0.1:{self.monitor_ports[index]}/healthz"
+            while not _healthy(url):
+                if time.monotonic() > deadline:
+                    raise EmbeddedNatsError(f"cluster node n{index + 1} not healthy in {timeout}s")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> EmbeddedCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

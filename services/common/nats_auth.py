@@ -107,6 +107,9 @@ def authorization_block(passwords: dict[str, str]) -> str:
 
 
 def url_with_user(url: str, user: str, password: str) -> str:
+    """The URL (or comma-separated cluster URLs) with ``user``'s credentials."""
+    if "," in url:
+        return ",".join(url_with_user(part.strip(), user, password) for part in url.split(","))
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     netloc = f"{quote(user)}:{quote(password)}@{host}" + (f":{parts.port}" if parts.port else "")

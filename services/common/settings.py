@@ -37,6 +37,7 @@ class Settings:
     token: str | None = None
     merge_window_s: float = 300.0
     sweep_interval_s: float = 5.0
+    replicas: int = 1
 
     @property
     def http_url(self) -> str:
@@ -62,6 +63,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token=env.get("DISPATCH1310_TOKEN") or None,
         merge_window_s=_positive("DISPATCH1310_MERGE_WINDOW", env.get("DISPATCH1310_MERGE_WINDOW", "300")),
         sweep_interval_s=_positive("DISPATCH1310_SWEEP", env.get("DISPATCH1310_SWEEP", "5")),
+        replicas=int(_positive("DISPATCH1310_REPLICAS", env.get("DISPATCH1310_REPLICAS", "1"))),
     )
 
 

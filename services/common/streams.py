@@ -50,9 +50,14 @@ def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:
     )
 
 
+def server_list(url: str) -> list[str]:
+    """``NATS_URL`` may name several servers of a cluster, comma-separated."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(url: str, name: str, **options: object) -> Client:
     return await nats.connect(
-        url,
+        server_list(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,

@@ -15,7 +15,7 @@ from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
+from services.common.streams import connect, ensure_streams, server_list
 from services.dispatcher.handlers import Dispatcher
 
 DURABLE = "dispatcher"
@@ -24,7 +24,7 @@ DURABLE = "dispatcher"
 async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> Service:
     assert settings.nats_url, "NATS_URL must be set for a service"
     nc = await connect(settings.nats_url, "dispatcher")
-    await ensure_streams(nc.jetstream())
+    await ensure_streams(nc.jetstream(), settings.replicas)
     store = JetStreamEventStore(nc)
     rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
     dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings)
@@ -35,7 +35,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     await desk.start(nc)
     router = NatsRouter()
     subscribe_events(router, nc, DURABLE, dispatcher.handle)
-    broker = NatsBroker(settings.nats_url, logger=None)
+    broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)
     return BrokerService(DURABLE, broker, [rosters.close, desk.stop, nc.close])
 

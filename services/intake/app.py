@@ -47,7 +47,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.nats_url, "NATS_URL must be set for a service"
         nc = await connect(settings.nats_url, "intake")
-        await ensure_streams(nc.jetstream())
+        await ensure_streams(nc.jetstream(), settings.replicas)
         configured = load_roster_file(settings.roster_path)
         await publish_roster(nc, configured)
         rosters = await RosterHolder.follow(nc, configured)

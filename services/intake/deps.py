@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ from services.common.event_store import ConcurrencyConflict, EventStore, StoreUn
 from services.common.roster import Roster
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
+
+STORE_RETRY_S = 4.0
 
 
 @dataclass
@@ -44,15 +47,25 @@ def unavailable(detail: str = "the event store is unavailable; retry shortly") -
 
 
 async def execute(deps: IntakeDeps, command: Command) -> tuple[CallState, list[CallEvent]]:
-    """Run a command; domain errors become their HTTP status, a lost store a 503."""
-    if deps.nc is not None and not deps.nc.is_connected:
-        raise unavailable("not connected to NATS; nothing was stored, retry shortly")
-    try:
-        return await deps.calls.execute(command)
-    except DomainError as exc:
-        raise HTTPException(exc.http_status, str(exc)) from None
-    except (StoreUnavailable, ConcurrencyConflict) as exc:
-        raise unavailable(str(exc)) from None
+    """Run a command; domain errors become their HTTP status.
+
+    A store that is briefly away (a reconnect, a cluster electing a new stream leader) is
+    retried for up to ``STORE_RETRY_S`` before the caller gets 503 + Retry-After. Retrying
+    is safe: event ids are derived or the append is idempotent, so nothing is stored twice.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STORE_RETRY_S
+    while True:
+        try:
+            if deps.nc is not None and not deps.nc.is_connected:
+                raise StoreUnavailable("not connected to NATS")
+            return await deps.calls.execute(command)
+        except DomainError as exc:
+            raise HTTPException(exc.http_status, str(exc)) from None
+        except (StoreUnavailable, ConcurrencyConflict) as exc:
+            if loop.time() >= deadline:
+                raise unavailable(f"{exc}; nothing was stored, retry shortly") from None
+            await asyncio.sleep(0.1)
 
 
 async def load_call(deps: IntakeDeps, call_id: str) -> CallState:
