@@ -11,5 +11,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.cli.commands.calls",
     "services.cli.commands.roster",
     "services.cli.commands.duty",
+    "services.cli.commands.simulate",
     "services.cli.commands.not_built",
 )

@@ -10,7 +10,6 @@ NOT_BUILT: dict[str, str] = {
     "report": "print the compliance report",
     "replay": "rebuild every projection from the stream and compare with the live one",
     "bench": "start an embedded system and print benchmark figures as JSON",
-    "simulate": "drive a running system with a scenario of residents and responders",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -33,7 +34,15 @@ async def metrics(request: Request) -> str:
 @router.get("/api/roster")
 async def get_roster(request: Request, who: Principal = Depends(require_supervisor)) -> dict[str, Any]:
     roster = deps_of(request).roster
-    return {"version": roster.version, "roster": roster.model_dump(mode="json", exclude={"devices"})}
+    # Tokens and device secrets never leave the system.
+    public = json.loads(
+        json.dumps(roster.model_dump(mode="json", exclude={"devices"})), object_hook=_no_secrets
+    )
+    return {"version": roster.version, "roster": public}
+
+
+def _no_secrets(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("token", "token_sha256", "secret")}
 
 
 @router.post("/api/roster")
