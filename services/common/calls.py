@@ -24,14 +24,21 @@ class Calls:
         stored, version = await self.store.load(call_id)
         return fold(call_id, (item.event for item in stored)), version
 
-    async def execute(self, command: Command) -> tuple[CallState, list[CallEvent]]:
+    async def execute(
+        self, command: Command, known: tuple[CallState, int] | None = None
+    ) -> tuple[CallState, list[CallEvent]]:
         """Decide and append; returns the state after and the events appended ([] = no change).
 
-        Domain errors (403/404/409) propagate unchanged; a lost race is retried with the
-        winner's events folded in, so the decision is always made on the latest state.
+        ``known`` is a state and version the caller already holds (a brand-new call is
+        ``(CallState(id), 0)``): the first attempt decides on it without a reload. Domain
+        errors (403/404/409) propagate unchanged; a lost race is retried with the winner's
+        events folded in, so the decision is always made on the latest state.
         """
         for attempt in range(MAX_ATTEMPTS):
-            state, version = await self.load(command.call_id)
+            if attempt == 0 and known is not None:
+                state, version = known
+            else:
+                state, version = await self.load(command.call_id)
             events = decide(state, command, self.clock.now(), self.ids)
             if not events:
                 return state, []

@@ -7,7 +7,9 @@ the consumer moves on: one bad message never stalls the stream.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import zlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -37,6 +39,34 @@ async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
     log.warning("dead_lettered", consumer=consumer, subject=msg.subject, reason=reason)
 
 
+class Partitions:
+    """Ordered per key, concurrent across keys: events of one call are handled in stream
+    order while different calls proceed in parallel (bounded queues give back-pressure)."""
+
+    def __init__(self, count: int, process: Callable[[Msg], Awaitable[None]], depth: int = 256) -> None:
+        self.process = process
+        self.queues: list[asyncio.Queue[Msg]] = [asyncio.Queue(depth) for _ in range(count)]
+        self.workers: list[asyncio.Task[None]] = []
+
+    async def submit(self, key: str, msg: Msg) -> None:
+        if not self.workers:
+            self.workers = [asyncio.create_task(self._work(queue)) for queue in self.queues]
+        await self.queues[zlib.crc32(key.encode()) % len(self.queues)].put(msg)
+
+    async def _work(self, queue: asyncio.Queue[Msg]) -> None:
+        while True:
+            msg = await queue.get()
+            try:
+                await self.process(msg)
+            except Exception as exc:  # never let one message kill a partition
+                log.error("partition_worker_error", error=repr(exc))
+
+    async def close(self) -> None:
+        for worker in self.workers:
+            worker.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+
+
 def subscribe_events(
     router: NatsRouter,
     nc: Client,
@@ -47,26 +77,22 @@ def subscribe_events(
     max_deliver: int = 8,
     ack_wait_s: float = 30.0,
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-) -> None:
-    """Register a durable pull consumer named ``durable`` that feeds ``handle(event, seq)``."""
+    partitions: int = 1,
+) -> Partitions | None:
+    """Register a durable pull consumer named ``durable`` that feeds ``handle(event, seq)``.
 
-    @router.subscriber(
-        subject,
-        stream=JStream(stream, declare=False),
-        durable=durable,
-        pull_sub=PullSub(batch_size=64, timeout=0.2),
-        ack_policy=AckPolicy.MANUAL,
-        config=ConsumerConfig(max_deliver=max_deliver, ack_wait=ack_wait_s, deliver_policy=deliver_policy),
-    )
-    async def consume(msg: NatsMessage) -> None:
-        raw: Msg = msg.raw_message
+    With ``partitions`` > 1, events are handled concurrently across calls and in order
+    within a call; the returned Partitions must be closed when the service stops.
+    """
+
+    async def process(raw: Msg) -> None:
         seq = raw.metadata.sequence.stream
         try:
             event = codec.decode(raw.data)
         except Exception as exc:  # whatever the bytes, a poison message must not stall us
             reason = exc.reason if isinstance(exc, codec.DecodeError) else f"undecodable: {exc!r}"
             await dead_letter(nc, durable, raw, reason)
-            await msg.ack()
+            await raw.ack()
             return
         call_id = event.call_id if isinstance(event, CallEvent) else None
         with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):  # type: ignore[attr-defined]
@@ -76,9 +102,34 @@ def subscribe_events(
                 delivered = raw.metadata.num_delivered
                 if delivered >= max_deliver:
                     await dead_letter(nc, durable, raw, f"handler failed {delivered} times: {exc!r}")
-                    await msg.ack()
+                    await raw.ack()
                     return
                 log.warning("handler_failed_will_retry", attempt=delivered, error=repr(exc))
-                await msg.nack(delay=min(0.2 * 2**delivered, 5.0))
+                await raw.nak(delay=min(0.2 * 2**delivered, 5.0))
                 return
-        await msg.ack()
+        await raw.ack()
+
+    partitioned = Partitions(partitions, process) if partitions > 1 else None
+
+    @router.subscriber(
+        subject,
+        stream=JStream(stream, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=64, timeout=0.2),
+        ack_policy=AckPolicy.MANUAL,
+        config=ConsumerConfig(
+            max_deliver=max_deliver,
+            ack_wait=ack_wait_s,
+            deliver_policy=deliver_policy,
+            max_ack_pending=max(1000, 64 * partitions),
+        ),
+    )
+    async def consume(msg: NatsMessage) -> None:
+        raw: Msg = msg.raw_message
+        if partitioned is None:
+            await process(raw)
+        else:
+            # The call id is the second token of calls.<id>.<Type>: no decode needed to route.
+            await partitioned.submit(raw.subject.split(".")[1] if "." in raw.subject else raw.subject, raw)
+
+    return partitioned

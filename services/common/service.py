@@ -60,4 +60,9 @@ def run_service(build: Callable[[], Awaitable[Service]]) -> None:
         finally:
             await service.stop()
 
-    asyncio.run(main())
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

@@ -19,6 +19,7 @@ from services.common.streams import connect, ensure_streams, server_list
 from services.dispatcher.handlers import Dispatcher
 
 DURABLE = "dispatcher"
+PARTITIONS = 16  # calls handled concurrently; events of one call stay in order
 
 
 async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> Service:
@@ -34,10 +35,11 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     router = NatsRouter()
-    subscribe_events(router, nc, DURABLE, dispatcher.handle)
+    partitions = subscribe_events(router, nc, DURABLE, dispatcher.handle, partitions=PARTITIONS)
     broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)
-    return BrokerService(DURABLE, broker, [rosters.close, desk.stop, nc.close])
+    assert partitions is not None
+    return BrokerService(DURABLE, broker, [partitions.close, rosters.close, desk.stop, nc.close])
 
 
 def run(settings: Settings) -> None:

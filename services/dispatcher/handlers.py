@@ -8,7 +8,7 @@ import structlog
 
 from events import commands as c
 from events.models import CallEvent, CallRaised, DispatchDeclined, DispatchTimedOut, EscalationRaised, Fact
-from services.common.aggregate import DomainError
+from services.common.aggregate import CallState, DomainError
 from services.common.calls import Calls
 from services.common.duty import DutyBook, on_duty
 from services.common.roster_store import RosterHolder
@@ -56,7 +56,7 @@ class Dispatcher:
 
     async def on_raised(self, event: CallEvent) -> None:
         assert isinstance(event, CallRaised)
-        state, _ = await self.calls.load(event.call_id)
+        state, version = await self.calls.load(event.call_id)
         if not state.is_open:
             return
         primary = duplicate_of(state, self.open_calls.by_building, self.settings.merge_window_s)
@@ -64,15 +64,17 @@ class Dispatcher:
             log.info("call_merged", into=primary)
             await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))
             return
-        self.open_calls.apply(event)
-        await self.page_next(event)
+        await self.page_next(event, (state, version))
 
-    async def page_next(self, event: CallEvent) -> None:
+    async def page_next(self, event: CallEvent, known: tuple[CallState, int] | None = None) -> None:
         self.open_calls.apply(event)
-        state, _ = await self.calls.load(event.call_id)
+        if known is None:
+            known = await self.calls.load(event.call_id)
+        state = known[0]
         for command in plan(state, self.rosters.roster, self.settings.ack_timeout_s, self.availability()):
             try:
-                state, appended = await self.calls.execute(command)
+                state, appended = await self.calls.execute(command, known)
+                known = None  # later commands reload: the version moved on
             except DomainError as exc:
                 log.info("command_refused", command=type(command).__name__, reason=str(exc))
                 continue

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from events import subjects
 from services.common.calls import Calls
@@ -26,6 +25,7 @@ from services.intake.deps import IntakeDeps
 from services.intake.desk import DeskView
 from services.intake.limits import BodySizeLimit, CallRateLimiter
 from services.intake.live import LiveCalls
+from services.intake.request_metrics import RequestMetrics
 from services.intake.routes.duty import is_duty_officer
 
 # Routers of the intake, one module per area; a module missing here is simply not served.
@@ -74,18 +74,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter()
     app.state.metrics = registry = Registry()
-    requests = registry.counter("dispatch1310_http_requests_total", "HTTP requests by route and status")
-    latency = registry.histogram("dispatch1310_http_request_seconds", "HTTP request latency by route")
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        requests.inc(route=path, method=request.method, status=str(response.status_code))
-        latency.observe(time.perf_counter() - started, route=path)
-        return response
+    app.add_middleware(RequestMetrics, registry=registry)
 
     for module_name in ROUTERS:
         try:

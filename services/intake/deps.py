@@ -46,7 +46,9 @@ def unavailable(detail: str = "the event store is unavailable; retry shortly") -
     return HTTPException(503, detail, headers={"Retry-After": "2"})
 
 
-async def execute(deps: IntakeDeps, command: Command) -> tuple[CallState, list[CallEvent]]:
+async def execute(
+    deps: IntakeDeps, command: Command, known: tuple[CallState, int] | None = None
+) -> tuple[CallState, list[CallEvent]]:
     """Run a command; domain errors become their HTTP status.
 
     A store that is briefly away (a reconnect, a cluster electing a new stream leader) is
@@ -59,7 +61,7 @@ async def execute(deps: IntakeDeps, command: Command) -> tuple[CallState, list[C
         try:
             if deps.nc is not None and not deps.nc.is_connected:
                 raise StoreUnavailable("not connected to NATS")
-            return await deps.calls.execute(command)
+            return await deps.calls.execute(command, known)
         except DomainError as exc:
             raise HTTPException(exc.http_status, str(exc)) from None
         except (StoreUnavailable, ConcurrencyConflict) as exc:

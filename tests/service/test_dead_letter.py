@@ -15,9 +15,9 @@ async def test_poison_message_is_dead_lettered_and_the_dispatcher_moves_on(syste
     await js.publish("calls.poison1.CallRaised", b"{not json")
     await js.publish("calls.poison2.CallExploded", b'{"type": "CallExploded", "call_id": "poison2"}')
     call_id = (await system.raise_call("b12"))["call_id"]
-    await system.log.wait_type(call_id, "ContactShared", timeout=3)
-    first = await dead.next_msg(timeout=3)
-    second = await dead.next_msg(timeout=3)
+    await system.log.wait_type(call_id, "ContactShared", timeout=10)
+    first = await dead.next_msg(timeout=10)
+    second = await dead.next_msg(timeout=10)
     reasons = {
         first.headers["Dispatch1310-Subject"]: first.headers["Dispatch1310-Reason"],
         second.headers["Dispatch1310-Subject"]: second.headers["Dispatch1310-Reason"],

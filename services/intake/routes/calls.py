@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 
 from events import commands as c
 from events.models import STAGES, Level, StageTimes
+from services.common.aggregate import CallState
 from services.common.ids import call_id_for_key, derive, new_call_id
 from services.common.roster import Roster
 from services.intake.auth import (
@@ -84,7 +85,9 @@ async def raise_call(
         policy_version=roster.escalation.version,
         caller_secret_sha256=sha256_hex(secret),
     )
-    state, _events = await execute(deps, command)
+    # A fresh random id needs no load: decide on an empty call, append at version 0.
+    fresh = None if idempotency_key else (CallState(call_id), 0)
+    state, _events = await execute(deps, command, fresh)
     response.headers["Location"] = f"/api/calls/{call_id}"
     view = call_view(state, deps.clock.now())
     return {**view, "secret": secret, "links": {"page": f"/?call={call_id}", "self": f"/api/calls/{call_id}"}}

@@ -1,0 +1,180 @@
+"""Intake benchmark: raise -> CallRaised acknowledged and raise -> ContactShared, at a fixed
+offered rate (open loop), plus max sustained calls/s; each beside a raw JetStream publish
+baseline of the same payload size on the same server, measured in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import StorageType, StreamConfig
+
+from events import subjects
+from services.bench.http_load import ConnectionPool
+from services.bench.system import BenchSystem, rss_mb
+
+PAYLOAD_BYTES = 900  # about the size of a stored CallRaised
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float | None:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else None
+
+    return {
+        "p50_ms": at(0.50),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1], 2) if ordered else None,
+        "n": len(ordered),
+    }
+
+
+async def open_loop(
+    rate: float, seconds: float, one: Callable[[int, float], Coroutine[Any, Any, None]]
+) -> None:
+    """Start request i at t0 + i/rate whatever earlier ones are doing (no coordinated omission)."""
+    count = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(count):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+
+
+async def closed_loop(
+    concurrency: int, seconds: float, one: Callable[[int], Coroutine[Any, Any, bool]]
+) -> float:
+    """Completed operations per second with ``concurrency`` workers back to back."""
+    done = 0
+    counter = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done, counter
+        while time.perf_counter() < deadline:
+            counter += 1
+            if await one(counter):
+                done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return round(done / (time.perf_counter() - started), 1)
+
+
+class IntakeBench:
+    def __init__(self, system: BenchSystem) -> None:
+        self.system = system
+        self.buildings = system.building_ids()
+        self.sequence = 0
+
+    def body(self) -> dict[str, Any]:
+        self.sequence += 1
+        n = self.sequence
+        return {
+            "caller": {"name": f"居民{n}", "phone": f"13{n:09d}"},
+            "building_id": self.buildings[n % len(self.buildings)],
+            "kind": "flood",
+            "note": "bench " + "x" * 200,
+        }
+
+    async def run(self, rate: float, seconds: float, max_seconds: float, open_calls: int) -> dict[str, Any]:
+        nc = await nats.connect(self.system.nats.url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="BENCH", subjects=["bench.>"], storage=StorageType.FILE))
+        contact_at: dict[str, float] = {}
+
+        async def on_contact(msg: Msg) -> None:
+            contact_at.setdefault(subjects.call_id_of(msg.subject), time.perf_counter())
+
+        await nc.subscribe(subjects.call_type_filter("ContactShared"), cb=on_contact)
+        http = await ConnectionPool(self.system.http_url, 128).open()
+        try:
+            await self._raise(http)  # warm up
+            acked, contact, errors = await self._offered(http, rate, seconds, contact_at)
+            raw = await self._raw_offered(js, rate, seconds)
+            sustained = await closed_loop(32, max_seconds, lambda _: self._raise(http))
+            payload = b"x" * PAYLOAD_BYTES
+            raw_sustained = await closed_loop(32, max_seconds, lambda i: self._raw_publish(js, payload, i))
+            await self._fill(http, open_calls)
+        finally:
+            http.close()
+            await nc.close()
+        return {
+            "offered_rate_per_s": rate,
+            "seconds": seconds,
+            "raise_to_call_raised_acked": percentiles(acked),
+            "raise_to_contact_shared": percentiles(contact),
+            "errors": errors,
+            "baseline_raw_jetstream_publish": percentiles(raw),
+            "max_sustained_calls_per_s": sustained,
+            "baseline_raw_publish_per_s": raw_sustained,
+            "throughput_ratio_vs_raw": round(sustained / raw_sustained, 3) if raw_sustained else None,
+            "rss_mb_at_open_calls": {
+                "open_calls": open_calls,
+                **{name: rss_mb(self.system.pid(name)) for name in self.system.processes.children},
+            },
+        }
+
+    async def _offered(
+        self, http: ConnectionPool, rate: float, seconds: float, contact_at: dict[str, float]
+    ) -> tuple[list[float], list[float], int]:
+        sent: dict[str, float] = {}
+        acked: list[float] = []
+        errors = 0
+
+        async def one(i: int, scheduled: float) -> None:
+            nonlocal errors
+            status, data = await http.post_json("/api/calls", self.body())
+            if status != 201:
+                errors += 1
+                return
+            acked.append((time.perf_counter() - scheduled) * 1000)
+            sent[json.loads(data)["call_id"]] = scheduled
+
+        await open_loop(rate, seconds, one)
+        deadline = time.perf_counter() + 10
+        while time.perf_counter() < deadline and any(cid not in contact_at for cid in sent):
+            await asyncio.sleep(0.05)
+        contact = [(contact_at[cid] - at) * 1000 for cid, at in sent.items() if cid in contact_at]
+        errors += sum(1 for cid in sent if cid not in contact_at)
+        return acked, contact, errors
+
+    async def _raw_offered(self, js: Any, rate: float, seconds: float) -> list[float]:
+        payload = b"x" * PAYLOAD_BYTES
+        latencies: list[float] = []
+
+        async def one(i: int, scheduled: float) -> None:
+            await js.publish(f"bench.offered.{i}", payload, headers={"Nats-Msg-Id": f"o{i}"})
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+
+        await open_loop(rate, seconds, one)
+        return latencies
+
+    async def _raw_publish(self, js: Any, payload: bytes, i: int) -> bool:
+        await js.publish(f"bench.closed.{i}", payload, headers={"Nats-Msg-Id": f"c{i}"})
+        return True
+
+    async def _raise(self, http: ConnectionPool) -> bool:
+        status, _ = await http.post_json("/api/calls", self.body())
+        return status == 201
+
+    async def _fill(self, http: ConnectionPool, open_calls: int) -> None:
+        """Raise calls until ``open_calls`` are open (nobody answers within the bench)."""
+        missing = max(open_calls - self.sequence, 0)
+        semaphore = asyncio.Semaphore(64)
+
+        async def one() -> None:
+            async with semaphore:
+                await self._raise(http)
+
+        await asyncio.gather(*(one() for _ in range(missing)))

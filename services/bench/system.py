@@ -1,0 +1,104 @@
+"""A throwaway system for benchmarks: embedded nats-server plus services as real processes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from services.cli.supervisor import ProcessGroup, wait_healthy
+from services.common.embedded_nats import EmbeddedNats, free_port
+
+
+def bench_roster(buildings: int = 500) -> dict[str, object]:
+    """Many buildings with two members each, so a surge is spread like a real one."""
+    districts = []
+    for d in range(10):
+        districts.append(
+            {
+                "id": f"d{d}",
+                "name": f"片区{d}",
+                "leaders": [{"id": f"p{d}", "name": f"书记{d}", "phone": "1", "token": f"bench-p{d}"}],
+                "buildings": [
+                    {
+                        "id": f"b{d}-{b}",
+                        "name": f"楼{d}-{b}",
+                        "members": [
+                            {
+                                "id": f"g{d}-{b}-{m}",
+                                "name": f"网格员{d}-{b}-{m}",
+                                "phone": "1",
+                                "token": f"bench-g{d}-{b}-{m}",
+                            }
+                            for m in range(2)
+                        ],
+                    }
+                    for b in range(buildings // 10)
+                ],
+            }
+        )
+    return {
+        "community": {"id": "bench", "name": "Bench", "duty": [{"id": "c1", "name": "值班", "phone": "1"}]},
+        "professional": [{"id": "r1", "name": "救援队", "phone": "119"}],
+        "districts": districts,
+        "supervisors": [{"id": "s1", "name": "S", "token": "bench-supervisor"}],
+    }
+
+
+@dataclass
+class BenchSystem:
+    nats: EmbeddedNats
+    http_url: str
+    processes: ProcessGroup
+    roster: dict[str, object]
+
+    def pid(self, service: str) -> int:
+        return self.processes.children[service].pid
+
+    def building_ids(self) -> list[str]:
+        return [b["id"] for d in self.roster["districts"] for b in d["buildings"]]  # type: ignore[attr-defined]
+
+
+@contextmanager
+def bench_system(
+    services: tuple[str, ...] = ("intake", "dispatcher"), targets: str = "60,180,600"
+) -> Iterator[BenchSystem]:
+    with tempfile.TemporaryDirectory(prefix="dispatch1310-bench-") as tmp:
+        root = Path(tmp)
+        roster = bench_roster()
+        roster_path = root / "roster.yaml"
+        roster_path.write_text(yaml.safe_dump(roster, allow_unicode=True))
+        server = EmbeddedNats(root / "nats").start()
+        port = free_port()
+        env = {
+            **os.environ,
+            "NATS_URL": server.url,
+            "DISPATCH1310_HTTP": f"127.0.0.1:{port}",
+            "DISPATCH1310_ROSTER": str(roster_path),
+            "DISPATCH1310_TARGETS": targets,
+            "DISPATCH1310_MERGE_WINDOW": "0.001",
+            "DISPATCH1310_ACK_TIMEOUT": "600",
+        }
+        group = ProcessGroup()
+        try:
+            for name in services:
+                group.spawn(name, env)
+            url = f"http://127.0.0.1:{port}"
+            if "intake" in services and not wait_healthy(url, 30):
+                raise RuntimeError("bench intake did not start")
+            yield BenchSystem(server, url, group, roster)
+        finally:
+            group.stop()
+            server.stop()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
