@@ -83,6 +83,7 @@ def bench_system(
             "DISPATCH1310_TARGETS": targets,
             "DISPATCH1310_MERGE_WINDOW": "0.001",
             "DISPATCH1310_ACK_TIMEOUT": "600",
+            "DISPATCH1310_LOG_LEVEL": "WARNING",
         }
         group = ProcessGroup()
         try:

@@ -12,5 +12,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.cli.commands.roster",
     "services.cli.commands.duty",
     "services.cli.commands.simulate",
+    "services.cli.commands.bench",
     "services.cli.commands.not_built",
 )

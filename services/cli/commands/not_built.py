@@ -9,7 +9,6 @@ from typing import Any
 NOT_BUILT: dict[str, str] = {
     "report": "print the compliance report",
     "replay": "rebuild every projection from the stream and compare with the live one",
-    "bench": "start an embedded system and print benchmark figures as JSON",
 }
 
 

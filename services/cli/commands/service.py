@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from typing import Any
 
 from services.common.logging import configure_logging
@@ -16,6 +18,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from services.registry import runner
 
-    configure_logging(json=True)
+    level = os.environ.get("DISPATCH1310_LOG_LEVEL", "INFO").upper()
+    configure_logging(json=True, level=getattr(logging, level, logging.INFO))
     runner(args.name)(load_settings())
     return 0

@@ -1,0 +1,48 @@
+"""``dispatch1310 bench``: every benchmark figure next to its same-run baseline, as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+from services.bench.intake import IntakeBench
+from services.bench.system import bench_system
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def intake(quick: bool) -> dict[str, Any]:
+    with bench_system(services=("intake", "dispatcher")) as system:
+        bench = IntakeBench(system)
+        return asyncio.run(
+            bench.run(
+                rate=200,
+                seconds=3 if quick else 10,
+                max_seconds=3 if quick else 8,
+                open_calls=2_000 if quick else 10_000,
+            )
+        )
+
+
+# name -> benchmark; others (deadlines, replay) register here as they are built.
+BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {"intake": intake}
+
+
+def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    for name in names:
+        progress(f"bench {name} ...")
+        started = time.monotonic()
+        results[name] = BENCHMARKS[name](quick)
+        results[name]["took_s"] = round(time.monotonic() - started, 1)
+    return results
