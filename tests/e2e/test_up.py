@@ -27,7 +27,10 @@ def test_up_serves_healthz_with_embedded_nats_and_stops_cleanly(tmp_path: Path) 
     }
     env.pop("NATS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "services.cli.main", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         started = time.monotonic()
