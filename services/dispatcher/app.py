@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from faststream.nats import NatsBroker, NatsRouter
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
 from events import subjects
 from services.common.calls import Calls
@@ -29,9 +31,13 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     store = JetStreamEventStore(nc)
     rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
     dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings)
-    # Rebuild the memory of open calls (duplicates, who is busy) before taking new events.
+    # Rebuild the memory of open calls (duplicates, who is busy) from what the durable
+    # consumer has already handled; everything after its ack floor it will see again.
+    handled_up_to = await acked_floor(nc, DURABLE)
     async for item in store.read_all(1):
-        dispatcher.open_calls.apply(item.event)
+        if item.seq > handled_up_to:
+            break
+        dispatcher.open_calls.apply(item.event, item.seq)
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     router = NatsRouter()
@@ -40,6 +46,15 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     broker.include_router(router)
     assert partitions is not None
     return BrokerService(DURABLE, broker, [partitions.close, rosters.close, desk.stop, nc.close])
+
+
+async def acked_floor(nc: Client, durable: str) -> int:
+    """The stream sequence up to which ``durable`` has acknowledged everything (0 if new)."""
+    try:
+        info = await nc.jetstream().consumer_info(subjects.CALLS_STREAM, durable)
+    except NotFoundError:
+        return 0
+    return int(info.ack_floor.stream_seq) if info.ack_floor else 0
 
 
 def run(settings: Settings) -> None:

@@ -26,7 +26,7 @@ class Dispatcher:
         self.settings = settings
         self.open_calls = OpenCalls()
         self.duty = DutyBook()
-        self.handlers: dict[type[Fact], Callable[[CallEvent], Awaitable[None]]] = {
+        self.handlers: dict[type[Fact], Callable[[CallEvent, int], Awaitable[None]]] = {
             CallRaised: self.on_raised,
             DispatchDeclined: self.page_next,
             DispatchTimedOut: self.page_next,
@@ -50,33 +50,36 @@ class Dispatcher:
             return
         handler = self.handlers.get(type(event))
         if handler is not None:
-            await handler(event)
+            await handler(event, seq)
         else:
-            self.open_calls.apply(event)
+            self.open_calls.apply(event, seq)
 
-    async def on_raised(self, event: CallEvent) -> None:
+    async def on_raised(self, event: CallEvent, seq: int) -> None:
         assert isinstance(event, CallRaised)
-        state, version = await self.calls.load(event.call_id)
-        if not state.is_open:
-            return
-        primary = duplicate_of(state, self.open_calls.by_building, self.settings.merge_window_s)
+        primary = duplicate_of(
+            CallState(event.call_id, status="open", raised=event),
+            self.open_calls.by_building,
+            self.settings.merge_window_s,
+        )
         if primary is not None:
             log.info("call_merged", into=primary)
             await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))
             return
-        await self.page_next(event, (state, version))
+        await self.page_next(event, seq)
 
-    async def page_next(self, event: CallEvent, known: tuple[CallState, int] | None = None) -> None:
-        self.open_calls.apply(event)
-        if known is None:
-            known = await self.calls.load(event.call_id)
-        state = known[0]
+    async def page_next(self, event: CallEvent, seq: int) -> None:
+        """Plan on the state folded here (no reload); a stale version just costs one retry."""
+        self.open_calls.apply(event, seq)
+        known = self.open_calls.known(event.call_id)
+        state = known[0] if known else (await self.calls.load(event.call_id))[0]
         for command in plan(state, self.rosters.roster, self.settings.ack_timeout_s, self.availability()):
             try:
                 state, appended = await self.calls.execute(command, known)
-                known = None  # later commands reload: the version moved on
             except DomainError as exc:
                 log.info("command_refused", command=type(command).__name__, reason=str(exc))
                 continue
-            for new in appended:
-                log.info("appended", type=new.type, responder=getattr(new, "responder_id", None))  # type: ignore[attr-defined]
+            known = None  # later commands reload: the version moved on
+            if appended:
+                log.info(
+                    "paged", command=type(command).__name__, responder=getattr(command, "responder_id", None)
+                )

@@ -13,14 +13,18 @@ class OpenCalls:
 
     def __init__(self) -> None:
         self.states: dict[str, CallState] = {}
+        self.versions: dict[str, int] = {}  # stream sequence of the last event folded per call
         self.by_building: dict[str, list[tuple[str, datetime, bool]]] = {}
         self._holding: dict[str, set[str]] = {}  # person -> open calls they are paged on or engaged in
 
-    def apply(self, event: CallEvent) -> None:
+    def apply(self, event: CallEvent, seq: int = 0) -> None:
         before = self.states.get(event.call_id)
+        if before is not None and seq and seq <= self.versions.get(event.call_id, 0):
+            return  # a redelivery: already folded
         state = evolve(before or CallState(event.call_id), event)
         if state.is_open:
             self.states[event.call_id] = state
+            self.versions[event.call_id] = seq
             if before is None and state.raised is not None and state.raised.building_id:
                 raised = state.raised
                 self.by_building.setdefault(raised.building_id or "", []).append(
@@ -28,6 +32,7 @@ class OpenCalls:
                 )
         else:
             self.states.pop(event.call_id, None)
+            self.versions.pop(event.call_id, None)
             self._drop_from_building(state)
         self._update_holders(state)
 
@@ -50,6 +55,12 @@ class OpenCalls:
                 calls.discard(state.call_id)
             if not calls:
                 del self._holding[person]
+
+    def known(self, call_id: str) -> tuple[CallState, int] | None:
+        """The folded state and its version, if this call is open here (may be stale: OCC checks)."""
+        state = self.states.get(call_id)
+        version = self.versions.get(call_id, 0)
+        return (state, version) if state is not None and version else None
 
     def busy(self) -> frozenset[str]:
         return frozenset(self._holding)
