@@ -50,7 +50,7 @@ def _bearer(request: Request) -> str | None:
     return request.query_params.get("access_token") or None
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     """The caller, or ANONYMOUS; a token that matches nobody is 401."""
     token = _bearer(request)
     if token is None:
@@ -67,13 +67,13 @@ def auth_on(request: Request) -> bool:
     return bool(request.app.state.deps.settings.auth)
 
 
-def require_user(request: Request, who: Principal = Depends(principal)) -> Principal:
+async def require_user(request: Request, who: Principal = Depends(principal)) -> Principal:
     if who is ANONYMOUS and auth_on(request):
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     return who
 
 
-def require_supervisor(request: Request, who: Principal = Depends(principal)) -> Principal:
+async def require_supervisor(request: Request, who: Principal = Depends(principal)) -> Principal:
     if not auth_on(request) and who is ANONYMOUS:
         return Principal("supervisor", "supervisor", "demo supervisor")
     if who is ANONYMOUS:
