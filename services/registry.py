@@ -11,6 +11,7 @@ from services.common.settings import Settings
 SERVICES: dict[str, str] = {
     "intake": "services.intake.app",
     "dispatcher": "services.dispatcher.app",
+    "deadlines": "services.deadlines.app",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from events import commands as c
@@ -70,6 +70,11 @@ class Assignment:
     status: DispatchStatus
     assigned_at: datetime
     team_id: str | None = None
+    ack_timeout_s: float = 45.0
+
+    @property
+    def ack_due(self) -> datetime:
+        return self.assigned_at + timedelta(seconds=self.ack_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
                 "paged",
                 event.at,
                 event.team_id,
+                event.ack_timeout_s,
             )
             return replace(state, assignments={**state.assignments, event.responder_id: assignment})
         case ContactShared():

@@ -53,6 +53,7 @@ class StreamFollower:
             stream=self.stream,
             cb=on_message,
             ordered_consumer=True,
+            idle_heartbeat=1.0,  # a lost consumer (server restart) is recreated within ~2 s
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
             pending_msgs_limit=200_000,
         )

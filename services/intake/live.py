@@ -6,22 +6,17 @@ of the stream (an ordered consumer from sequence 1), not of anything the write p
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 
-import structlog
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from events import codec, subjects
-from events.models import CallEvent
+from events import subjects
+from events.models import CallEvent, Fact
 from services.common.aggregate import CallState, evolve
 from services.common.event_store import StoredEvent
+from services.common.follow import StreamFollower
 
 Listener = Callable[[StoredEvent, CallState], None]
-log = structlog.get_logger("live")
 
 
 class LiveCalls:
@@ -29,9 +24,7 @@ class LiveCalls:
         self.open: dict[str, CallState] = {}
         self.last_seq = 0
         self._listeners: set[Listener] = set()
-        self._sub: object | None = None
-        self._caught_up = asyncio.Event()
-        self._target = 0
+        self._follower: StreamFollower | None = None
 
     def apply(self, item: StoredEvent) -> CallState:
         """Fold one event; closed calls leave the open set after listeners saw them close."""
@@ -44,8 +37,6 @@ class LiveCalls:
         self.last_seq = item.seq
         for listener in list(self._listeners):
             listener(item, state)
-        if self.last_seq >= self._target:
-            self._caught_up.set()
         return state
 
     def listen(self, listener: Listener) -> Callable[[], None]:
@@ -54,32 +45,13 @@ class LiveCalls:
 
     async def follow(self, nc: Client) -> None:
         """Catch up from sequence 1, then keep following; returns once caught up."""
-        js = nc.jetstream()
-        info = await js.stream_info(subjects.CALLS_STREAM)
-        self._target = int(info.state.last_seq)
-        if self._target == 0:
-            self._caught_up.set()
+        self._follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, self._on_fact)
+        await self._follower.start(nc)
 
-        async def on_message(msg: Msg) -> None:
-            try:
-                event = codec.decode(msg.data)
-            except codec.DecodeError as exc:
-                log.warning("skipped_undecodable_event", subject=msg.subject, reason=exc.reason)
-                return
-            if isinstance(event, CallEvent):
-                self.apply(StoredEvent(msg.metadata.sequence.stream, event))
-
-        self._sub = await js.subscribe(
-            subjects.CALLS_SUBJECTS,
-            cb=on_message,
-            ordered_consumer=True,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-            pending_msgs_limit=200_000,
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._caught_up.wait(), timeout=60)
+    def _on_fact(self, fact: Fact, seq: int) -> None:
+        if isinstance(fact, CallEvent):
+            self.apply(StoredEvent(seq, fact))
 
     async def close(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()  # type: ignore[attr-defined]
+        if self._follower is not None:
+            await self._follower.stop()

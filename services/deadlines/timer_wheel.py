@@ -1,0 +1,93 @@
+"""In-process timers on the hot path: a heap, one sleeping task, bounded concurrent firing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections.abc import Awaitable, Callable
+
+from services.common.clock import Clock
+from services.deadlines.domain import Timer
+
+Key = tuple[str, str, str]
+
+
+class TimerWheel:
+    def __init__(self, clock: Clock, fire: Callable[[Timer], Awaitable[None]], concurrency: int = 64) -> None:
+        self.clock = clock
+        self.fire = fire
+        self._heap: list[tuple[object, int, Timer]] = []
+        self._counter = itertools.count()
+        self._active: dict[Key, Timer] = {}
+        self._by_call: dict[str, set[Key]] = {}
+        self._in_flight: set[Key] = set()
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def replace_call(self, call_id: str, timers: list[Timer]) -> None:
+        """Make ``timers`` the exact set running for ``call_id`` (others are cancelled)."""
+        wanted = {t.key: t for t in timers}
+        for key in self._by_call.get(call_id, set()) - wanted.keys():
+            self._active.pop(key, None)
+        for key, timer in wanted.items():
+            if self._active.get(key) != timer:
+                self._set(timer)
+        if wanted:
+            self._by_call[call_id] = set(wanted)
+        else:
+            self._by_call.pop(call_id, None)
+
+    def _set(self, timer: Timer) -> None:
+        self._active[timer.key] = timer
+        head = self._heap[0][2].due if self._heap else None
+        heapq.heappush(self._heap, (timer.due, next(self._counter), timer))
+        if head is None or timer.due < head:
+            self._wakeup.set()
+
+    def fire_now(self, timer: Timer) -> None:
+        """Fire ``timer`` unless it is already being fired (the sweep's way in)."""
+        if timer.key not in self._in_flight:
+            self._spawn(timer)
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            now = self.clock.now()
+            while self._heap and self._heap[0][2].due <= now:
+                _, _, timer = heapq.heappop(self._heap)
+                if self._active.get(timer.key) == timer:  # not cancelled or replaced since
+                    del self._active[timer.key]
+                    self._spawn(timer)
+            timeout = (self._heap[0][2].due - now).total_seconds() if self._heap else None
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def _spawn(self, timer: Timer) -> None:
+        self._in_flight.add(timer.key)
+        task = asyncio.create_task(self._fire(timer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fire(self, timer: Timer) -> None:
+        try:
+            async with self._slots:
+                await self.fire(timer)
+        finally:
+            self._in_flight.discard(timer.key)
