@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from services.bench.deadlines import deadlines
 from services.bench.intake import IntakeBench
 from services.bench.system import bench_system
 
@@ -35,7 +36,7 @@ def intake(quick: bool) -> dict[str, Any]:
 
 
 # name -> benchmark; others (deadlines, replay) register here as they are built.
-BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {"intake": intake}
+BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {"intake": intake, "deadlines": deadlines}
 
 
 def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from services.cli.supervisor import ProcessGroup, wait_healthy
+from services.cli.supervisor import ProcessGroup, declare_streams, wait_healthy
 from services.common.embedded_nats import EmbeddedNats, free_port
 
 
@@ -74,6 +76,7 @@ def bench_system(
         roster_path = root / "roster.yaml"
         roster_path.write_text(yaml.safe_dump(roster, allow_unicode=True))
         server = EmbeddedNats(root / "nats").start()
+        asyncio.run(declare_streams(server.url))
         port = free_port()
         env = {
             **os.environ,
@@ -92,6 +95,7 @@ def bench_system(
             url = f"http://127.0.0.1:{port}"
             if "intake" in services and not wait_healthy(url, 30):
                 raise RuntimeError("bench intake did not start")
+            time.sleep(1.5)  # the other services connect and subscribe (no health endpoint)
             yield BenchSystem(server, url, group, roster)
         finally:
             group.stop()
