@@ -12,6 +12,7 @@ SERVICES: dict[str, str] = {
     "intake": "services.intake.app",
     "dispatcher": "services.dispatcher.app",
     "deadlines": "services.deadlines.app",
+    "audit": "services.audit.app",
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.bench.deadlines import deadlines
 from services.bench.intake import IntakeBench
+from services.bench.replay import replay_bench
 from services.bench.system import bench_system
 
 
@@ -36,7 +37,11 @@ def intake(quick: bool) -> dict[str, Any]:
 
 
 # name -> benchmark; others (deadlines, replay) register here as they are built.
-BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {"intake": intake, "deadlines": deadlines}
+BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
+    "intake": intake,
+    "deadlines": deadlines,
+    "replay": replay_bench,
+}
 
 
 def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:

@@ -49,8 +49,8 @@ class EventStore(Protocol):
         """The call's events in order and its version (0 if it has none)."""
         ...
 
-    def read_all(self, from_seq: int = 1) -> AsyncIterator[StoredEvent]:
-        """Every call event from ``from_seq`` up to the end of the stream at call time."""
+    def read_all(self, from_seq: int = 1, until_seq: int | None = None) -> AsyncIterator[StoredEvent]:
+        """Every call event from ``from_seq`` up to ``until_seq`` (default: the end at call time)."""
         ...
 
 
@@ -100,8 +100,8 @@ class InMemoryEventStore:
         stored = list(self._by_call.get(call_id, []))
         return stored, stored[-1].seq if stored else 0
 
-    async def read_all(self, from_seq: int = 1) -> AsyncIterator[StoredEvent]:
-        end = len(self._log)
+    async def read_all(self, from_seq: int = 1, until_seq: int | None = None) -> AsyncIterator[StoredEvent]:
+        end = len(self._log) if until_seq is None else min(len(self._log), until_seq)
         for item in self._log[max(from_seq, 1) - 1 : end]:
             yield item
 

@@ -105,8 +105,10 @@ class JetStreamEventStore:
         info = await self.js.stream_info(subjects.CALLS_STREAM)
         return int(info.state.last_seq)
 
-    async def read_all(self, from_seq: int = 1) -> AsyncIterator[StoredEvent]:
+    async def read_all(self, from_seq: int = 1, until_seq: int | None = None) -> AsyncIterator[StoredEvent]:
         end = await self.last_seq()
+        if until_seq is not None:
+            end = min(end, until_seq)
         if end < from_seq:
             return
         sub = await self.js.subscribe(

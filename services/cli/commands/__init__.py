@@ -11,7 +11,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.cli.commands.calls",
     "services.cli.commands.roster",
     "services.cli.commands.duty",
+    "services.cli.commands.audit",
     "services.cli.commands.simulate",
     "services.cli.commands.bench",
-    "services.cli.commands.not_built",
 )

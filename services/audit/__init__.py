@@ -1,0 +1,1 @@
+"""audit: projections of the CALLS stream: compliance facts, responder statistics, points."""

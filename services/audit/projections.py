@@ -1,0 +1,176 @@
+"""Pure projections of the CALLS stream: ``apply(state, event)`` for every read model the
+audit answers for. No I/O; the same fold runs live and in ``dispatch1310 replay``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from events.models import (
+    LEVELS,
+    STAGES,
+    CallCancelled,
+    CallEvent,
+    CallMerged,
+    CallRaised,
+    CallResolved,
+    ContactShared,
+    DeadlineMissed,
+    DispatchAccepted,
+    DispatchDeclined,
+    DispatchTimedOut,
+    EscalationRaised,
+    Level,
+    ResponderArrived,
+    ResponderAssigned,
+    Stage,
+)
+
+MILESTONE: dict[type[CallEvent], Stage] = {
+    ContactShared: "contact",
+    DispatchAccepted: "reach",
+    ResponderArrived: "onsite",
+}
+
+
+@dataclass
+class CallFacts:
+    """What the compliance report needs of one call."""
+
+    call_id: str
+    raised_at: datetime
+    due: dict[str, datetime]
+    district_id: str | None
+    building_id: str | None
+    drill: bool
+    kind: str
+    source: str
+    level: Level
+    met_at: dict[str, datetime] = field(default_factory=dict)
+    missed: set[str] = field(default_factory=set)
+    status: str = "open"  # open | resolved | cancelled | merged
+    outcome: str | None = None
+    closed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "raised_at": self.raised_at.isoformat(),
+            "district_id": self.district_id,
+            "building_id": self.building_id,
+            "drill": self.drill,
+            "level": self.level,
+            "met_at": {k: v.isoformat() for k, v in sorted(self.met_at.items())},
+            "missed": sorted(self.missed),
+            "status": self.status,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass
+class ResponderStats:
+    received: int = 0
+    accepted: int = 0
+    declined: int = 0
+    timed_out: int = 0
+    arrived: int = 0
+    accept_s: list[float] = field(default_factory=list)
+    arrive_s: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PointsEntry:
+    person_id: str
+    call_id: str
+    reason: str
+    points: int
+    at: datetime
+
+
+# Volunteer points (积分) per deed, as data. Drills earn nothing.
+POINT_RULES: dict[str, int] = {"accepted": 1, "arrived": 2, "resolved": 2}
+
+
+@dataclass
+class AuditState:
+    calls: dict[str, CallFacts] = field(default_factory=dict)
+    responders: dict[str, ResponderStats] = field(default_factory=dict)
+    assigned_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    points: list[PointsEntry] = field(default_factory=list)
+    last_seq: int = 0
+    events: int = 0
+
+
+def apply(state: AuditState, seq: int, event: CallEvent) -> AuditState:
+    """Fold one stored event (idempotent by sequence: a redelivery changes nothing)."""
+    if seq and seq <= state.last_seq:
+        return state
+    state.last_seq = seq or state.last_seq
+    state.events += 1
+    if isinstance(event, CallRaised):
+        state.calls[event.call_id] = CallFacts(
+            call_id=event.call_id,
+            raised_at=event.at,
+            due={stage: event.due.of(stage) for stage in STAGES},
+            district_id=event.district_id,
+            building_id=event.building_id,
+            drill=event.drill,
+            kind=event.kind,
+            source=event.source,
+            level=event.level,
+        )
+        return state
+    facts = state.calls.get(event.call_id)
+    if facts is None:
+        return state
+    stage = MILESTONE.get(type(event))
+    if stage is not None and stage not in facts.met_at:
+        facts.met_at[stage] = event.at
+    match event:
+        case DeadlineMissed():
+            facts.missed.add(event.stage)
+        case EscalationRaised():
+            if LEVELS.index(event.to_level) > LEVELS.index(facts.level):
+                facts.level = event.to_level
+        case CallResolved():
+            facts.status, facts.outcome, facts.closed_at = "resolved", event.outcome, event.at
+            if (event.call_id, event.by) in state.assigned_at:  # a responder closed it, not a supervisor
+                _earn(state, facts, event.by, "resolved", event.at)
+        case CallCancelled():
+            facts.status, facts.closed_at = "cancelled", event.at
+        case CallMerged():
+            facts.status, facts.closed_at = "merged", event.at
+    _responder(state, facts, event)
+    return state
+
+
+def _responder(state: AuditState, facts: CallFacts, event: CallEvent) -> None:
+    person = getattr(event, "responder_id", None)
+    if person is None:
+        return
+    stats = state.responders.setdefault(person, ResponderStats())
+    key = (event.call_id, person)
+    match event:
+        case ResponderAssigned():
+            stats.received += 1
+            state.assigned_at[key] = event.at
+        case DispatchAccepted():
+            stats.accepted += 1
+            if key in state.assigned_at:
+                stats.accept_s.append((event.at - state.assigned_at[key]).total_seconds())
+            _earn(state, facts, person, "accepted", event.at)
+        case DispatchDeclined():
+            stats.declined += 1
+        case DispatchTimedOut():
+            stats.timed_out += 1
+        case ResponderArrived():
+            stats.arrived += 1
+            if key in state.assigned_at:
+                stats.arrive_s.append((event.at - state.assigned_at[key]).total_seconds())
+            _earn(state, facts, person, "arrived", event.at)
+
+
+def _earn(state: AuditState, facts: CallFacts, person: str, reason: str, at: datetime) -> None:
+    if not facts.drill:
+        state.points.append(PointsEntry(person, facts.call_id, reason, POINT_RULES[reason], at))

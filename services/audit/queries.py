@@ -1,0 +1,55 @@
+"""Questions the audit answers over NATS request/reply (``audit.query.<name>``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from services.audit.compliance import GROUPS, report
+from services.audit.projections import AuditState
+from services.audit.summaries import digest, points, responder_stats
+
+SUBJECT_PREFIX = "audit.query."
+
+
+class QueryError(ValueError):
+    pass
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{name}: not an RFC 3339 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise QueryError(f"{name}: give a time zone (e.g. Z or +08:00)")
+    return parsed
+
+
+def answer(state: AuditState, name: str, params: dict[str, Any], now: datetime) -> Any:
+    if name == "report":
+        group_by = params.get("group_by") or None
+        if group_by is not None and group_by not in GROUPS:
+            raise QueryError(f"group_by: one of {', '.join(GROUPS)}")
+        return report(
+            state.calls.values(),
+            now,
+            _time(params.get("from"), "from"),
+            _time(params.get("to"), "to"),
+            group_by,
+            bool(params.get("include_drills", False)),
+        )
+    if name == "responders":
+        return responder_stats(state)
+    if name == "points":
+        return points(state, params.get("person_id"))
+    if name == "digest":
+        return digest(state)
+    raise QueryError(f"unknown query {name!r}")
+
+
+def encode(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()

@@ -1,0 +1,82 @@
+"""Rebuild every projection from sequence 1 and compare with what the live audit holds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client
+
+from services.audit.projections import AuditState, apply
+from services.audit.queries import SUBJECT_PREFIX
+from services.audit.summaries import digest
+from services.common.jetstream_store import JetStreamEventStore
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass
+class ReplayResult:
+    events: int
+    seconds: float
+    rebuilt: dict[str, Any]
+    live: dict[str, Any] | None
+    differences: list[str]
+
+    @property
+    def events_per_s(self) -> float:
+        return round(self.events / self.seconds, 1) if self.seconds else 0.0
+
+
+async def rebuild(
+    store: JetStreamEventStore, until_seq: int | None, progress: Progress | None = None
+) -> tuple[AuditState, float]:
+    state = AuditState()
+    end = until_seq if until_seq is not None else await store.last_seq()
+    started = time.perf_counter()
+    async for item in store.read_all(1, until_seq):
+        apply(state, item.seq, item.event)
+        if progress and state.events % 5000 == 0:
+            progress(item.seq, end, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if progress:
+        progress(end, end, elapsed)
+    return state, elapsed
+
+
+async def live_digest(nc: Client) -> dict[str, Any] | None:
+    try:
+        msg = await nc.request(f"{SUBJECT_PREFIX}digest", b"{}", timeout=10)
+    except Exception:
+        return None
+    body = json.loads(msg.data)
+    return body["result"] if body.get("ok") else None
+
+
+def compare(rebuilt: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    if rebuilt["sha256"] == live["sha256"]:
+        return []
+    differences = []
+    for part in ("calls", "responders", "points"):
+        mine, theirs = rebuilt["content"][part], live["content"][part]
+        if mine == theirs:
+            continue
+        if isinstance(mine, dict):
+            for key in sorted(set(mine) | set(theirs)):
+                if mine.get(key) != theirs.get(key):
+                    differences.append(f"{part}.{key}: replay {mine.get(key)} != live {theirs.get(key)}")
+        else:
+            differences.append(f"{part}: replay {mine} != live {theirs}")
+    return differences or ["digests differ"]
+
+
+async def replay(nc: Client, progress: Progress | None = None) -> ReplayResult:
+    live = await live_digest(nc)
+    until = live["last_seq"] if live else None
+    state, seconds = await rebuild(JetStreamEventStore(nc), until, progress)
+    rebuilt = digest(state)
+    differences = compare(rebuilt, live) if live else []
+    return ReplayResult(state.events, seconds, rebuilt, live, differences)

@@ -1,0 +1,142 @@
+"""Replay speed: rebuild every audit projection from 100,000 stored events (events/s),
+beside the raw speed of reading the same stream with an ordered consumer and no decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from events import codec, subjects
+from events.models import (
+    Caller,
+    CallEvent,
+    CallRaised,
+    ContactShared,
+    DispatchAccepted,
+    ResponderArrived,
+    ResponderAssigned,
+    StageTimes,
+)
+from services.audit.replay import rebuild
+from services.cli.supervisor import declare_streams
+from services.common.embedded_nats import EmbeddedNats
+from services.common.jetstream_store import JetStreamEventStore
+
+EVENTS_PER_CALL = 5
+
+
+def _events_of(n: int, at: datetime) -> list[CallEvent]:
+    call_id = f"r{n}"
+    due = StageTimes(
+        contact=at + timedelta(seconds=60),
+        reach=at + timedelta(seconds=180),
+        onsite=at + timedelta(seconds=600),
+    )
+    person = f"g{n % 50}"
+    return [
+        CallRaised(
+            event_id=f"{call_id}-0",
+            call_id=call_id,
+            at=at,
+            caller=Caller(name="r", phone="1"),
+            building_id=f"b{n % 100}",
+            district_id=f"d{n % 10}",
+            due=due,
+            policy_version="bench",
+        ),
+        ResponderAssigned(
+            event_id=f"{call_id}-1",
+            call_id=call_id,
+            at=at + timedelta(seconds=1),
+            responder_id=person,
+            name=person,
+            level="building",
+            dispatch_id=f"{call_id}-d",
+            ack_timeout_s=45,
+        ),
+        ContactShared(
+            event_id=f"{call_id}-2",
+            call_id=call_id,
+            at=at + timedelta(seconds=1),
+            responder_id=person,
+            name=person,
+        ),
+        DispatchAccepted(
+            event_id=f"{call_id}-3",
+            call_id=call_id,
+            at=at + timedelta(seconds=30),
+            responder_id=person,
+            dispatch_id=f"{call_id}-d",
+        ),
+        ResponderArrived(
+            event_id=f"{call_id}-4", call_id=call_id, at=at + timedelta(seconds=400), responder_id=person
+        ),
+    ]
+
+
+async def _fill(url: str, events: int) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    start = datetime(2026, 6, 27, tzinfo=UTC)
+    pending = []
+    for n in range(events // EVENTS_PER_CALL):
+        for event in _events_of(n, start + timedelta(seconds=n)):
+            pending.append(
+                await js.publish_async(subjects.call_subject(event.call_id, event.type), codec.encode(event))
+            )  # type: ignore[attr-defined]
+        if len(pending) >= 2000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    await nc.close()
+
+
+async def _measure(url: str) -> tuple[int, float, int, float]:
+    nc = await nats.connect(url)
+    state, seconds = await rebuild(JetStreamEventStore(nc), None)
+    js = nc.jetstream()
+    end = (await js.stream_info(subjects.CALLS_STREAM)).state.last_seq
+    raw = 0
+    started = time.perf_counter()
+    sub = await js.subscribe(
+        subjects.CALLS_SUBJECTS,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+        pending_msgs_limit=200_000,
+    )
+    async for msg in sub.messages:
+        raw += 1
+        if msg.metadata.sequence.stream >= end:
+            break
+    raw_seconds = time.perf_counter() - started
+    await sub.unsubscribe()
+    await nc.close()
+    return state.events, seconds, raw, raw_seconds
+
+
+def replay_bench(quick: bool) -> dict[str, Any]:
+    events = 20_000 if quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="dispatch1310-replay-") as tmp:
+        server = EmbeddedNats(Path(tmp) / "nats").start()
+        try:
+            asyncio.run(declare_streams(server.url))
+            filled = time.monotonic()
+            asyncio.run(_fill(server.url, events))
+            fill_s = time.monotonic() - filled
+            folded, seconds, raw, raw_seconds = asyncio.run(_measure(server.url))
+        finally:
+            server.stop()
+    return {
+        "events": folded,
+        "replay_events_per_s": round(folded / seconds, 1),
+        "baseline_raw_ordered_read_events_per_s": round(raw / raw_seconds, 1),
+        "ratio_vs_raw": round((folded / seconds) / (raw / raw_seconds), 3),
+        "fill_s": round(fill_s, 1),
+    }
