@@ -63,6 +63,7 @@ class StageTimes(Frozen):
 class Fact(Frozen):
     """Common envelope of every stored fact."""
 
+    type: str
     event_id: str = Field(min_length=1)
     at: UtcDatetime
     version: int = 1

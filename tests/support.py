@@ -99,13 +99,13 @@ class EventLog:
         return events
 
     async def types(self, call_id: str) -> list[str]:
-        return [item.event.type for item in await self.of(call_id)]  # type: ignore[attr-defined]
+        return [item.event.type for item in await self.of(call_id)]
 
     async def wait_type(
         self, call_id: str, event_type: str, count: int = 1, timeout: float = 5.0
     ) -> list[Any]:
         async def found() -> list[Any] | None:
-            matching = [i.event for i in await self.of(call_id) if i.event.type == event_type]  # type: ignore[attr-defined]
+            matching = [i.event for i in await self.of(call_id) if i.event.type == event_type]
             return matching if len(matching) >= count else None
 
         return await wait_for(found, timeout=timeout, what=f"{count} x {event_type} on call {call_id}")

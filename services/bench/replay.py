@@ -90,7 +90,7 @@ async def _fill(url: str, events: int) -> None:
         for event in _events_of(n, start + timedelta(seconds=n)):
             pending.append(
                 await js.publish_async(subjects.call_subject(event.call_id, event.type), codec.encode(event))
-            )  # type: ignore[attr-defined]
+            )
         if len(pending) >= 2000:
             await asyncio.gather(*pending)
             pending.clear()

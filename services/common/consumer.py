@@ -95,7 +95,7 @@ def subscribe_events(
             await raw.ack()
             return
         call_id = event.call_id if isinstance(event, CallEvent) else None
-        with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):  # type: ignore[attr-defined]
+        with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):
             try:
                 await handle(event, seq)
             except Exception as exc:

@@ -54,7 +54,7 @@ class JetStreamEventStore:
             "Nats-Expected-Last-Subject-Sequence": str(expected),
             "Nats-Expected-Last-Subject-Sequence-Subject": subjects.call_filter(event.call_id),
         }
-        subject = subjects.call_subject(event.call_id, event.type)  # type: ignore[attr-defined]
+        subject = subjects.call_subject(event.call_id, event.type)
         try:
             ack = await self.js.publish(subject, codec.encode(event), headers=headers)
         except APIError as exc:

@@ -76,7 +76,7 @@ def timeline_view(call_id: str, stored: list[StoredEvent]) -> dict[str, Any]:
         events.append(
             {
                 "seq": item.seq,
-                "type": event.type,  # type: ignore[attr-defined]
+                "type": event.type,
                 "at": event.at.isoformat(),
                 "elapsed_s": round((event.at - start).total_seconds(), 3) if start else 0.0,
                 "actor": actor_of(event),

@@ -53,7 +53,7 @@ async def board_stream(request: Request, who: Principal = Depends(require_superv
         if state.raised is None:
             return
         view = call_view(state, deps.clock.now())
-        outbox.send("update", {"event": item.event.type, "call": view}, item.seq)  # type: ignore[attr-defined]
+        outbox.send("update", {"event": item.event.type, "call": view}, item.seq)
 
     return sse_response(request, outbox, live.listen(on_event))
 
@@ -86,7 +86,7 @@ async def responder_stream(
         if isinstance(event, ResponderAssigned) and event.responder_id == responder_id:
             outbox.send("dispatch", _dispatch_payload(state, responder_id, now), item.seq)
         else:
-            outbox.send("update", {"event": event.type, "call": call_view(state, now)}, item.seq)  # type: ignore[attr-defined]
+            outbox.send("update", {"event": event.type, "call": call_view(state, now)}, item.seq)
 
     return sse_response(request, outbox, live.listen(on_event))
 
