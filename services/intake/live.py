@@ -6,6 +6,7 @@ of the stream (an ordered consumer from sequence 1), not of anything the write p
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 from nats.aio.client import Client
@@ -17,11 +18,13 @@ from services.common.event_store import StoredEvent
 from services.common.follow import StreamFollower
 
 Listener = Callable[[StoredEvent, CallState], None]
+CLOSED_MEMORY = 10_000
 
 
 class LiveCalls:
     def __init__(self) -> None:
         self.open: dict[str, CallState] = {}
+        self.closed: OrderedDict[str, None] = OrderedDict()  # recently closed call ids
         self.last_seq = 0
         self._listeners: set[Listener] = set()
         self._follower: StreamFollower | None = None
@@ -34,6 +37,9 @@ class LiveCalls:
             self.open[event.call_id] = state
         else:
             self.open.pop(event.call_id, None)
+            self.closed[event.call_id] = None
+            while len(self.closed) > CLOSED_MEMORY:
+                self.closed.popitem(last=False)
         self.last_seq = item.seq
         for listener in list(self._listeners):
             listener(item, state)

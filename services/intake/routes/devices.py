@@ -1,0 +1,144 @@
+"""Alerts from registered devices (the "121" practice: a bracelet, two paired caretakers).
+
+An alert raises a normal call (``source: device``) whose first candidates are the device's
+caretakers; further alerts while that call is open are merged into it as
+``DeviceAlertReceived`` (the newest position shows on the timeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from events import commands as c
+from events.models import STAGES, Caller, Kind, Position, StageTimes
+from services.common.aggregate import CallState
+from services.common.ids import new_call_id
+from services.intake.deps import IntakeDeps, deps_of, execute
+from services.intake.device_auth import DeviceAuthError, ReplayGuard, verify
+from services.intake.live import LiveCalls
+from services.intake.routes.calls import starting_level
+
+router = APIRouter(tags=["devices"])
+
+KIND_OF_ALERT: dict[str, Kind] = {"sos": "medical", "fall": "medical", "geofence_exit": "elderly_missing"}
+
+
+class DeviceAlertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(min_length=1, max_length=64)
+    kind: Literal["sos", "geofence_exit", "fall"]
+    position: Position | None = None
+    battery: float | None = Field(default=None, ge=0, le=100)
+    at: AwareDatetime | None = None
+
+
+class DeviceDesk:
+    """Per-device serialisation and memory of the device's open call (beats stream lag)."""
+
+    def __init__(self) -> None:
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.open_call: dict[str, str] = {}
+        self.replays = ReplayGuard()
+
+
+def desk_of(deps: IntakeDeps) -> DeviceDesk:
+    desk = deps.extras.get("devices")
+    if desk is None:
+        desk = deps.extras["devices"] = DeviceDesk()
+    assert isinstance(desk, DeviceDesk)
+    return desk
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(401, f"device alert refused: {reason}")
+
+
+@router.post("/api/alerts/device", status_code=201)
+async def device_alert(
+    request: Request,
+    x_timestamp: str | None = Header(default=None),
+    x_signature: str | None = Header(default=None),
+) -> Any:
+    deps = deps_of(request)
+    desk = desk_of(deps)
+    body = await request.body()
+    try:
+        device_id = json.loads(body).get("device_id")
+    except (ValueError, AttributeError):
+        device_id = None
+    device = deps.roster.device(device_id) if isinstance(device_id, str) else None
+    if device is None:
+        raise _unauthorized("unknown device")
+    now = time.time()
+    try:
+        verify(device.secret, x_timestamp, x_signature, body, now)
+        desk.replays.check_and_remember(x_signature or "", now)
+    except DeviceAuthError as exc:
+        raise _unauthorized(str(exc)) from None
+    try:
+        alert = DeviceAlertIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+    lock = desk.locks.setdefault(device.id, asyncio.Lock())
+    async with lock:
+        open_call = _open_call_of(deps, desk, device.id)
+        if open_call is not None:
+            await execute(
+                deps,
+                c.RecordDeviceAlert(
+                    call_id=open_call,
+                    device_id=device.id,
+                    alert_kind=alert.kind,
+                    position=alert.position,
+                    battery=alert.battery,
+                    device_at=alert.at,
+                ),
+            )
+            return JSONResponse({"call_id": open_call, "merged": True}, status_code=201)
+        call_id = new_call_id()
+        roster = deps.roster
+        district = roster.district_of(device.building_id)
+        clock_now = deps.clock.now()
+        due = StageTimes(**{s: clock_now + timedelta(seconds=deps.settings.targets.of(s)) for s in STAGES})
+        staffed = roster.staffed_levels(device.building_id, None, device.id)
+        command = c.RaiseCall(
+            call_id=call_id,
+            caller=Caller(name=device.resident.name, phone=device.resident.phone),
+            building_id=device.building_id,
+            district_id=district.id if district else None,
+            kind=KIND_OF_ALERT[alert.kind],
+            note=f"device {device.id}: {alert.kind}"
+            + (f", battery {alert.battery:.0f}%" if alert.battery is not None else ""),
+            source="device",
+            level=staffed[0] if staffed else starting_level(roster, device.building_id, None),
+            due=due,
+            policy_version=roster.escalation.version,
+            device_id=device.id,
+            position=alert.position,
+        )
+        await execute(deps, command, (CallState(call_id), 0))
+        desk.open_call[device.id] = call_id
+        return JSONResponse({"call_id": call_id, "merged": False}, status_code=201)
+
+
+def _open_call_of(deps: IntakeDeps, desk: DeviceDesk, device_id: str) -> str | None:
+    live: LiveCalls = deps.extras["live"]
+    remembered = desk.open_call.get(device_id)
+    if remembered is not None:
+        state = live.open.get(remembered)
+        closed_since = state is None and remembered in live.closed
+        if not closed_since:
+            return remembered
+        desk.open_call.pop(device_id, None)
+    for state in live.open.values():
+        if state.raised is not None and state.raised.device_id == device_id:
+            return state.call_id
+    return None
