@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from nats.aio.client import Client
 
 from services.common.embedded_nats import EmbeddedNats
 from services.common.jetstream_store import JetStreamEventStore
+from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
+from services.dispatcher.app import build as build_dispatcher
+from tests.support import EventLog, make_settings, running, serving_intake
 
 
 @pytest.fixture
@@ -35,3 +40,34 @@ async def nc(nats_server: EmbeddedNats) -> AsyncIterator[Client]:
 @pytest.fixture
 async def js_store(nc: Client) -> JetStreamEventStore:
     return JetStreamEventStore(nc)
+
+
+@dataclass
+class System:
+    settings: Settings
+    http: httpx.AsyncClient
+    log: EventLog
+    nc: Client
+
+    async def raise_call(self, building_id: str | None = "b12", **fields: object) -> dict:
+        body = {
+            "caller": {"name": "王阿姨", "phone": "13800000000"},
+            "building_id": building_id,
+            "kind": "flood",
+        }
+        body.update(fields)
+        response = await self.http.post("/api/calls", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@pytest.fixture
+def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
+    return make_settings(nats_server.url, tmp_path)
+
+
+@pytest.fixture
+async def system(system_settings: Settings, nc: Client) -> AsyncIterator[System]:
+    dispatcher = await build_dispatcher(system_settings)
+    async with serving_intake(system_settings) as http, running(dispatcher):
+        yield System(system_settings, http, EventLog(JetStreamEventStore(nc)), nc)

@@ -1,48 +1,5 @@
-"""A running system in-process: real nats-server, intake on a real port, dispatcher."""
+"""Service tests use the shared fixtures of tests/conftest.py (nats_server, nc, system)."""
 
-from __future__ import annotations
+from tests.conftest import System
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import httpx
-import pytest
-from nats.aio.client import Client
-
-from services.common.embedded_nats import EmbeddedNats
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.settings import Settings
-from services.dispatcher.app import build as build_dispatcher
-from tests.support import EventLog, make_settings, running, serving_intake
-
-
-@dataclass
-class System:
-    settings: Settings
-    http: httpx.AsyncClient
-    log: EventLog
-    nc: Client
-
-    async def raise_call(self, building_id: str | None = "b12", **fields: object) -> dict:
-        body = {
-            "caller": {"name": "王阿姨", "phone": "13800000000"},
-            "building_id": building_id,
-            "kind": "flood",
-        }
-        body.update(fields)
-        response = await self.http.post("/api/calls", json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-
-@pytest.fixture
-def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
-    return make_settings(nats_server.url, tmp_path)
-
-
-@pytest.fixture
-async def system(system_settings: Settings, nc: Client) -> AsyncIterator[System]:
-    dispatcher = await build_dispatcher(system_settings)
-    async with serving_intake(system_settings) as http, running(dispatcher):
-        yield System(system_settings, http, EventLog(JetStreamEventStore(nc)), nc)
+__all__ = ["System"]

@@ -1,0 +1,77 @@
+"""The pages people use (plain HTML + JS served by the intake, no build step) and the small
+public look-ups they need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse
+
+from services.intake.auth import Principal, require_user
+from services.intake.deps import deps_of
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+I18N = Path(__file__).resolve().parent.parent / "i18n"
+LANGUAGES = {"zh-CN", "en"}
+
+router = APIRouter(tags=["pages"])
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type="text/html; charset=utf-8")
+
+
+@router.get("/", include_in_schema=False)
+async def resident_page() -> FileResponse:
+    return _page("resident.html")
+
+
+@router.get("/responder", include_in_schema=False)
+async def responder_page() -> FileResponse:
+    return _page("responder.html")
+
+
+@router.get("/board", include_in_schema=False)
+async def board_page() -> FileResponse:
+    return _page("board.html")
+
+
+@router.get("/calls/{call_id}", include_in_schema=False)
+async def audit_page(call_id: str) -> FileResponse:
+    return _page("audit.html")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static_file(name: str) -> FileResponse:
+    path = (STATIC / name).resolve()
+    if path.parent != STATIC or not path.is_file():
+        raise HTTPException(404, "no such file")
+    return FileResponse(path)
+
+
+@router.get("/i18n/{lang}.json", include_in_schema=False)
+async def texts(lang: str) -> FileResponse:
+    if lang not in LANGUAGES:
+        raise HTTPException(404, f"no texts for {lang!r}")
+    return FileResponse(I18N / f"{lang}.json", media_type="application/json")
+
+
+@router.get("/api/buildings")
+async def buildings(request: Request) -> list[dict[str, Any]]:
+    """Public: buildings and districts by id and name only (for the resident's picker)."""
+    roster = deps_of(request).roster
+    return [
+        {"id": b.id, "name": b.name, "district_id": d.id, "district_name": d.name}
+        for d in roster.districts
+        for b in d.buildings
+    ]
+
+
+@router.get("/api/me")
+async def me(request: Request, who: Principal = Depends(require_user)) -> dict[str, Any]:
+    deps = deps_of(request)
+    book = deps.extras["duty"].book
+    away = book.is_away(who.id, deps.clock.now())
+    return {"id": who.id, "name": who.name, "role": who.role, "status": "away" if away else "available"}

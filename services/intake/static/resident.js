@@ -1,0 +1,67 @@
+// Resident: one big button, then the contact and live countdowns. The call id stays in the
+// URL (?call=...), so a reload shows the same call.
+const params = new URLSearchParams(location.search);
+let current = null;
+
+async function showDuty() {
+  try {
+    const desk = await api("GET", "/api/duty");
+    if (desk.on_duty) { const a = document.getElementById("duty"); a.textContent = `${desk.on_duty.name} ${desk.on_duty.phone}`; a.href = `tel:${desk.on_duty.phone}`; }
+  } catch (e) { /* the button matters more than the duty number */ }
+}
+
+async function fillBuildings() {
+  const select = document.getElementById("building");
+  for (const b of await api("GET", "/api/buildings")) select.append(el("option", { value: b.id }, `${b.district_name} · ${b.name}`));
+  if (params.get("b")) select.value = params.get("b");
+}
+
+function render(call) {
+  current = call;
+  document.getElementById("raise").classList.add("hidden");
+  document.getElementById("status").classList.remove("hidden");
+  const contact = document.getElementById("contact");
+  contact.replaceChildren();
+  if (call.contact) {
+    contact.append(el("div", { id: "contact-name" }, call.contact.name),
+      el("a", { class: "tel", href: `tel:${call.contact.phone}` }, `${t("call")} ${call.contact.phone}`));
+  } else contact.append(t("waiting_contact"));
+  document.getElementById("level").textContent = t(`level_${call.level}`);
+  document.getElementById("callstatus").textContent = t(`status_${call.status}`);
+  document.getElementById("stages").replaceChildren(...stageRows(call, Date.now()));
+  document.getElementById("cancel").classList.toggle("hidden", call.status !== "open");
+}
+
+async function follow(callId) {
+  for (;;) {
+    try { render(await api("GET", `/api/calls/${callId}`)); } catch (e) { /* keep trying */ }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+document.getElementById("raise").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = {
+    caller: { name: document.getElementById("name").value, phone: document.getElementById("phone").value },
+    building_id: document.getElementById("building").value || null,
+    kind: document.querySelector("input[name=kind]:checked").value,
+    note: document.getElementById("note").value,
+  };
+  const call = await api("POST", "/api/calls", body);
+  localStorage.setItem(`dispatch1310.secret.${call.call_id}`, call.secret);
+  history.replaceState(null, "", `/?call=${call.call_id}`);
+  render(call);
+  follow(call.call_id);
+});
+
+document.getElementById("cancel").addEventListener("click", async () => {
+  if (!current) return;
+  const secret = localStorage.getItem(`dispatch1310.secret.${current.call_id}`);
+  render(await api("POST", `/api/calls/${current.call_id}/cancel`, { secret }));
+});
+
+loadTexts().then(() => {
+  showDuty();
+  fillBuildings();
+  if (params.get("call")) follow(params.get("call"));
+});

@@ -1,0 +1,126 @@
+"""The three users in real headless Chromium (Debian's), driven by Playwright (issue 6)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from services.audit.app import build as build_audit
+from services.common.embedded_nats import EmbeddedNats
+from services.common.settings import Settings, Targets
+from tests.conftest import System
+from tests.support import make_settings, running
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
+    """Human-speed targets: a person clicking through pages takes seconds, not 0.5 s."""
+    return make_settings(nats_server.url, tmp_path, targets=Targets(20, 40, 60))
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_resident_responder_board_and_audit(system: System, browser: Browser) -> None:
+    base = system.settings.http_url
+    audit = await build_audit(system.settings)
+    async with running(audit):
+        context = await browser.new_context(viewport={"width": 420, "height": 900})
+        responder = await context.new_page()
+        await responder.goto(f"{base}/responder")
+        await responder.fill("#token", "demo-g1")
+        await responder.click("button[type=submit]")
+        await expect(responder.locator("#me")).to_have_text("网格员 杨帆")
+
+        board = await context.new_page()
+        await board.goto(f"{base}/board")
+        await board.fill("#token", "demo-supervisor")
+        await board.click("button[type=submit]")
+        await expect(board.locator("#board")).to_be_visible()
+
+        resident = await context.new_page()
+        await resident.goto(f"{base}/?b=b12")
+        await expect(resident.locator("#building")).to_have_value("b12")
+        await resident.fill("#name", "王阿姨")
+        await resident.fill("#phone", "13800000000")
+        await resident.click("#help")
+        await expect(resident.locator("#contact-name")).to_have_text("网格员 杨帆", timeout=5000)
+        call_id = resident.url.split("call=")[1]
+        await expect(resident.locator("[data-stage=contact]")).to_have_attribute("data-state", "met")
+        await expect(resident.locator("[data-stage=reach]")).to_have_attribute("data-state", "running")
+        await shot(resident, "resident-raised")
+
+        # The push reaches the responder without a reload.
+        card = responder.locator(f"[data-call='{call_id}']")
+        await expect(card).to_be_visible(timeout=5000)
+        await expect(responder.locator("#alert")).to_be_visible()
+        await shot(responder, "responder-dispatch")
+        await card.locator("[data-action=accept]").click()
+        await expect(card.locator("[data-my-status]")).to_have_attribute("data-my-status", "accepted")
+        await card.locator("[data-action=arrive]").click()
+        await expect(card.locator("[data-my-status]")).to_have_attribute("data-my-status", "arrived")
+
+        for stage in ("contact", "reach", "onsite"):
+            await expect(resident.locator(f"[data-stage={stage}]")).to_have_attribute(
+                "data-state", "met", timeout=5000
+            )
+        await shot(resident, "resident-all-met")
+
+        row = board.locator(f"tr[data-call='{call_id}']")
+        await expect(row).to_be_visible(timeout=5000)
+        await expect(row.locator("[data-stage=onsite]")).to_have_attribute("data-state", "met")
+        await shot(board, "board-open-call")
+
+        await card.locator("[data-action=resolve]").click()
+        await expect(row).to_have_count(0, timeout=5000)
+        await shot(board, "board-cleared")
+
+        audit_page = await context.new_page()
+        await audit_page.goto(f"{base}/calls/{call_id}")
+        await expect(audit_page.locator("#events tr")).to_have_count(6, timeout=5000)
+        types = await audit_page.locator("#events tr").evaluate_all("rows => rows.map(r => r.dataset.type)")
+        assert types == [
+            "CallRaised",
+            "ResponderAssigned",
+            "ContactShared",
+            "DispatchAccepted",
+            "ResponderArrived",
+            "CallResolved",
+        ]
+        await shot(audit_page, "audit-timeline")
+
+        await resident.click("#lang")
+        await expect(resident.locator("[data-stage=onsite] span").first).to_have_text(
+            "10 min: someone on site"
+        )
+        await context.close()
