@@ -13,6 +13,7 @@ SERVICES: dict[str, str] = {
     "dispatcher": "services.dispatcher.app",
     "deadlines": "services.deadlines.app",
     "audit": "services.audit.app",
+    "notifier": "services.notifier.app",
 }
 
 

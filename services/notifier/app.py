@@ -1,0 +1,50 @@
+"""Composition root of the notifier: channels configured from the environment.
+
+``DISPATCH1310_WEBHOOK_SECRET`` signs webhooks (default: a development secret);
+``DISPATCH1310_SMS_URL`` (+ ``DISPATCH1310_SMS_TOKEN``) selects the HTTP SMS gateway,
+otherwise texts are logged (development).
+"""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+from faststream.nats import NatsBroker, NatsRouter
+from nats.js.api import DeliverPolicy
+
+from services.common.consumer import subscribe_events
+from services.common.roster import load_roster_file
+from services.common.roster_store import RosterHolder
+from services.common.service import BrokerService, Service, run_service
+from services.common.settings import Settings
+from services.common.streams import connect, ensure_streams, server_list
+from services.notifier.channels import Channel, HttpSms, LoggingSms, WebhookChannel
+from services.notifier.handlers import Notifier
+from services.notifier.rate_limit import PerPersonLimit
+
+DURABLE = "notifier"
+
+
+async def build(settings: Settings, sms: Channel | None = None) -> Service:
+    assert settings.nats_url, "NATS_URL must be set for a service"
+    nc = await connect(settings.nats_url, "notifier")
+    await ensure_streams(nc.jetstream(), settings.replicas)
+    rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
+    http = httpx.AsyncClient(timeout=5)
+    webhook = WebhookChannel(http, os.environ.get("DISPATCH1310_WEBHOOK_SECRET", "dispatch1310-dev-secret"))
+    sms_url = os.environ.get("DISPATCH1310_SMS_URL")
+    chosen_sms = sms or (
+        HttpSms(http, sms_url, os.environ.get("DISPATCH1310_SMS_TOKEN")) if sms_url else LoggingSms()
+    )
+    notifier = Notifier(nc, rosters, webhook, chosen_sms, PerPersonLimit())
+    router = NatsRouter()
+    # A new notifier starts from now: it must not text people about last year's calls.
+    subscribe_events(router, nc, DURABLE, notifier.handle, deliver_policy=DeliverPolicy.NEW)
+    broker = NatsBroker(server_list(settings.nats_url), logger=None)
+    broker.include_router(router)
+    return BrokerService(DURABLE, broker, [rosters.close, http.aclose, nc.close])
+
+
+def run(settings: Settings) -> None:
+    run_service(lambda: build(settings))

@@ -1,0 +1,122 @@
+"""Channels behind one interface: a signed, retried webhook and an SMS provider.
+
+SSE fan-out is built into the intake (``/api/responders/{id}/stream``); these channels reach
+people who are not looking at a page: rescue services with a webhook, anyone by SMS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import structlog
+
+log = structlog.get_logger("notifier")
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Notification:
+    person_id: str
+    call_id: str
+    dispatch_id: str
+    text: str
+    drill: bool
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    async def send(self, notification: Notification, address: str) -> None: ...
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookChannel:
+    """POST JSON, signed (HMAC-SHA256 over "<timestamp>.<body>"), retried with backoff."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, secret: str, attempts: int = 5, backoff_s: float = 0.2
+    ) -> None:
+        self.http = http
+        self.secret = secret
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+
+    async def send(self, notification: Notification, address: str) -> None:
+        body = json.dumps(
+            {
+                "call_id": notification.call_id,
+                "dispatch_id": notification.dispatch_id,
+                "person_id": notification.person_id,
+                "text": notification.text,
+                "drill": notification.drill,
+                **notification.payload,
+            },
+            ensure_ascii=False,
+        ).encode()
+        last = ""
+        for attempt in range(1, self.attempts + 1):
+            timestamp = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                "X-Dispatch1310-Timestamp": timestamp,
+                "X-Dispatch1310-Signature": webhook_signature(self.secret, timestamp, body),
+                "Idempotency-Key": notification.dispatch_id,
+            }
+            try:
+                response = await self.http.post(address, content=body, headers=headers)
+                if response.status_code < 300:
+                    return
+                last = f"HTTP {response.status_code}"
+                if 400 <= response.status_code < 500 and response.status_code != 429:
+                    break  # the receiver refuses this message: retrying will not help
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            log.warning("webhook_retry", attempt=attempt, error=last, call_id=notification.call_id)
+            await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        raise DeliveryFailed(f"webhook {address}: {last} after {attempt} attempt(s)")
+
+
+class LoggingSms:
+    """Development SMS: logs the text it would send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, notification: Notification, address: str) -> None:
+        self.sent.append((address, notification.text))
+        log.info("sms_dev", to=address, text=notification.text, call_id=notification.call_id)
+
+
+class HttpSms:
+    """A generic HTTP SMS gateway: POST {"to", "text", "reference"} with a bearer token."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str, token: str | None) -> None:
+        self.http = http
+        self.url = url
+        self.token = token
+
+    async def send(self, notification: Notification, address: str) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = await self.http.post(
+                self.url,
+                json={"to": address, "text": notification.text, "reference": notification.dispatch_id},
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"sms gateway: {exc!r}") from None
+        if response.status_code >= 300:
+            raise DeliveryFailed(f"sms gateway: HTTP {response.status_code}")

@@ -1,0 +1,133 @@
+"""Notifier channels against local HTTP servers: signed webhook, retry, dead letter, SMS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.common.embedded_nats import free_port
+from services.notifier.channels import HttpSms, Notification, WebhookChannel, webhook_signature
+from services.notifier.rate_limit import PerPersonLimit
+from tests.conftest import System
+from tests.support import wait_for
+
+SECRET = "test-webhook-secret"
+
+
+@dataclass
+class FakeReceiver:
+    """A local HTTP server answering with the statuses it is told to, recording requests."""
+
+    statuses: list[int]
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+
+@asynccontextmanager
+async def receiver(statuses: list[int]) -> AsyncIterator[FakeReceiver]:
+    fake = FakeReceiver(statuses)
+
+    async def hook(request: Request) -> JSONResponse:
+        fake.received.append((dict(request.headers), await request.body()))
+        status = fake.statuses.pop(0) if fake.statuses else 200
+        return JSONResponse({"ok": status < 300}, status_code=status)
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/hook", hook, methods=["POST"])]), port=port, log_level="warning"
+        )
+    )
+    import asyncio
+
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started, what="fake receiver")
+    fake.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        await task
+
+
+NOTE = Notification("r1", "c1", "dispatch-1", "1310 派单", False, {"level": "professional"})
+
+
+async def test_webhook_is_signed_and_retried_after_a_500() -> None:
+    async with receiver([500, 200]) as fake, httpx.AsyncClient() as http:
+        await WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01).send(NOTE, fake.url)
+        assert len(fake.received) == 2
+        headers, body = fake.received[-1]
+        expected = webhook_signature(SECRET, headers["x-dispatch1310-timestamp"], body)
+        assert headers["x-dispatch1310-signature"] == expected
+        assert json.loads(body)["call_id"] == "c1" and headers["idempotency-key"] == "dispatch-1"
+
+
+async def test_webhook_gives_up_after_the_limit(system: System) -> None:
+    from services.common.roster import load_roster_file
+    from services.common.roster_store import RosterHolder
+    from services.notifier.handlers import Notifier
+
+    async with receiver([500] * 10) as fake, httpx.AsyncClient() as http:
+        roster = load_roster_file(None)
+        professional = roster.professional[0].model_copy(update={"webhook": fake.url})
+        patched = roster.model_copy(update={"professional": (professional, *roster.professional[1:])})
+        notifier = Notifier(
+            system.nc,
+            RosterHolder(patched),
+            WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
+            WebhookChannel(http, SECRET),
+            PerPersonLimit(),
+        )
+        js = system.nc.jetstream()
+        dead = await js.subscribe(
+            "deadletter.notifier", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        )
+        call_id = (await system.raise_call("b12", kind="fire"))["call_id"]
+        assigned = [
+            a
+            for a in await system.log.wait_type(call_id, "ResponderAssigned", count=3)
+            if a.responder_id == "r1"
+        ]
+        await notifier.handle(assigned[0])
+        assert len(fake.received) == 3
+        letter = await dead.next_msg(timeout=5)
+        assert "HTTP 500 after 3 attempt(s)" in letter.headers["Dispatch1310-Reason"]
+        await notifier.handle(assigned[0])  # redelivered: not sent again
+        assert len(fake.received) == 3
+
+
+async def test_http_sms_adapter_posts_to_the_gateway() -> None:
+    async with receiver([202]) as fake, httpx.AsyncClient() as http:
+        await HttpSms(http, fake.url, "sms-token").send(NOTE, "13600000001")
+        headers, body = fake.received[0]
+        assert headers["authorization"] == "Bearer sms-token"
+        assert json.loads(body) == {"to": "13600000001", "text": "1310 派单", "reference": "dispatch-1"}
+
+
+def test_per_person_rate_limit() -> None:
+    limit = PerPersonLimit(max_messages=2, per_s=60)
+    assert [limit.allow("g1", t) for t in (0, 1, 2)] == [True, True, False]
+    assert limit.allow("g2", 2) and limit.allow("g1", 61)
+
+
+async def test_dispatch_goes_out_by_sms_marked_as_drill(system: System) -> None:
+    from services.notifier.app import build
+    from services.notifier.channels import LoggingSms
+    from tests.support import running
+
+    sms = LoggingSms()
+    async with running(await build(system.settings, sms=sms)):
+        await system.raise_call("b21", drill=True)
+        await wait_for(lambda: sms.sent, what="an SMS")
+    assert sms.sent[0][0] == "13600000006" and "演练" in sms.sent[0][1]
