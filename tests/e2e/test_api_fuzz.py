@@ -17,6 +17,7 @@ from services.cli.supervisor import ProcessGroup, wait_healthy
 from services.common.embedded_nats import EmbeddedNats, free_port
 from services.common.settings import Settings
 from services.intake.app import create_app
+from services.registry import SERVICES
 
 # The schema comes from the app itself (no server needed to build it).
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
@@ -37,14 +38,34 @@ def running_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         "DISPATCH1310_LOG_LEVEL": "WARNING",
     }
     group = ProcessGroup()
-    group.spawn("intake", env)
-    group.spawn("dispatcher", env)
+    for name in SERVICES:
+        group.spawn(name, env)
     try:
         assert wait_healthy(f"http://127.0.0.1:{port}", 30)
+        wait_audit(server.url)
         yield f"http://127.0.0.1:{port}", server.url
     finally:
         group.stop()
         server.stop()
+
+
+def wait_audit(nats_url: str) -> None:
+    """The audit answers reports; wait until it does (it starts beside the intake)."""
+
+    async def ask() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            for _ in range(100):
+                try:
+                    await nc.request("audit.query.responders", b"{}", timeout=0.5)
+                    return
+                except Exception:
+                    await asyncio.sleep(0.1)
+            raise AssertionError("the audit service never answered")
+        finally:
+            await nc.close()
+
+    asyncio.run(ask())
 
 
 def raised_count(nats_url: str) -> int:

@@ -141,38 +141,41 @@ def _seconds(value: float):  # type: ignore[no-untyped-def]
     return timedelta(seconds=value)
 
 
-def spawn_deadlines(nats_url: str) -> subprocess.Popen[bytes]:
+def spawn_deadlines(nats_url: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """The deadlines service as a real process; its JSON log goes to ``log_path`` (no pipe to fill)."""
     env = {**os.environ, "NATS_URL": nats_url, "DISPATCH1310_SWEEP": "0.5"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "service", "deadlines"], env=env, stderr=subprocess.PIPE
-    )
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "service", "deadlines"],
+            env=env,
+            stderr=log,
+            stdout=log,
+        )
 
 
-def wait_started(proc: subprocess.Popen[bytes], timeout: float = 20) -> float:
-    """Block until the service logs service_started; returns that moment (monotonic)."""
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if b"service_started" in line:
-            return time.monotonic()
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError("deadlines service did not start")
+async def wait_started(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 20) -> float:
+    """Until the service logs service_started; returns that moment (monotonic)."""
+
+    def started() -> bool:
+        assert proc.poll() is None, f"deadlines service exited: {log_path.read_text()[-2000:]}"
+        return b"service_started" in log_path.read_bytes()
+
+    await wait_for(started, timeout=timeout, what="the deadlines service to start")
+    return time.monotonic()
 
 
-async def test_kill_9_before_due_fires_exactly_once_after_restart(system: System) -> None:
-    proc = spawn_deadlines(system.settings.nats_url or "")
+async def test_kill_9_before_due_fires_exactly_once_after_restart(system: System, tmp_path: Path) -> None:
+    proc = spawn_deadlines(system.settings.nats_url or "", tmp_path / "first.log")
     try:
-        wait_started(proc)
+        await wait_started(proc, tmp_path / "first.log")
         call_id = (await system.raise_call("b12"))["call_id"]
         proc.kill()  # kill -9, well before reach (1.5 s) and onsite (3 s) are due
         proc.wait()
         raised_at = (await system.log.of(call_id))[0].event.at
         await wait_for(lambda: _now() > raised_at + _seconds(3.2), timeout=6, what="both deadlines overdue")
         assert "DeadlineMissed" not in await system.log.types(call_id)
-        proc = spawn_deadlines(system.settings.nats_url or "")
-        ready = wait_started(proc)
+        proc = spawn_deadlines(system.settings.nats_url or "", tmp_path / "second.log")
+        ready = await wait_started(proc, tmp_path / "second.log")
         missed = await system.log.wait_type(call_id, "DeadlineMissed", count=2, timeout=3)
         assert time.monotonic() - ready < 1.0
         assert sorted(m.stage for m in missed) == ["onsite", "reach"]
