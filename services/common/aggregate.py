@@ -116,6 +116,17 @@ class CallState:
     def stage_open(self, stage: Stage) -> bool:
         return self.is_open and stage not in self.met and stage not in self.missed
 
+    def stage_late_unrecorded(self, stage: Stage) -> bool:
+        """Met after its due time, with no DeadlineMissed yet (the clock was down at the due time)."""
+        met = self.met.get(stage)
+        return (
+            self.is_open
+            and self.raised is not None
+            and met is not None
+            and met > self.raised.due.of(stage)
+            and stage not in self.missed
+        )
+
 
 # ---------------------------------------------------------------- evolve
 
@@ -382,7 +393,15 @@ def _needs_contact(state: CallState) -> bool:
 
 
 def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFactory) -> list[CallEvent]:
-    if state.raised is None or not state.stage_open(command.stage):
+    """Record a passed deadline once; escalate only if the stage is still unmet.
+
+    A stage met late while nobody was keeping the clock (the deadlines service or NATS was
+    down at its due time) is still recorded as missed, without escalating.
+    """
+    if state.raised is None:
+        return []
+    late_but_met = state.stage_late_unrecorded(command.stage)
+    if not (state.stage_open(command.stage) or late_but_met):
         return []
     due = state.raised.due.of(command.stage)
     if now < due:
@@ -395,6 +414,8 @@ def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFacto
         due_at=due,
         late_by_ms=round((now - due).total_seconds() * 1000, 3),
     )
+    if late_but_met:
+        return [missed]
     escalate = c.Escalate(
         call_id=state.call_id,
         reason="deadline_missed",

@@ -42,7 +42,7 @@ class JetStreamEventStore:
                 version = await self._publish(event, version)
             except ConcurrencyConflict:
                 stored, current = await self.load(call_id)
-                missing = already_stored(stored, events[index:])
+                missing = already_stored(stored, events)
                 if missing is None:
                     raise
                 return await self.append(call_id, missing, current) if missing else current

@@ -175,3 +175,11 @@ def test_no_command_sequence_reaches_an_impossible_state(steps: list[tuple[c.Com
             if assignment.status in ENGAGED:
                 assert assignment.responder_id in PEOPLE
     assert closed_events is None or state.events == closed_events
+
+
+def test_a_stage_met_late_while_the_clock_was_down_is_still_recorded_without_escalating() -> None:
+    state = apply(opened(), assign("c1", "g1"), seconds=75)  # contact due at 60 s, shared at 75 s
+    events = decide(state, c.MissDeadline(call_id="c1", stage="contact"), T0 + timedelta(seconds=76), IDS)
+    assert [e.type for e in events] == ["DeadlineMissed"]
+    state = evolve(state, events[0])
+    assert decide(state, c.MissDeadline(call_id="c1", stage="contact"), T0 + timedelta(seconds=77), IDS) == []
