@@ -35,7 +35,7 @@ class JetStreamEventStore:
 
     async def append(self, call_id: str, events: Sequence[CallEvent], expected_version: int) -> int:
         version = expected_version
-        for index, event in enumerate(events):
+        for event in events:
             if event.call_id != call_id:
                 raise ValueError(f"event of call {event.call_id} appended to call {call_id}")
             try:
