@@ -26,6 +26,7 @@ class SimulationResult:
     actions: Counter[str] = field(default_factory=Counter)
     final: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] | None = None
+    report_error: str | None = None
 
     def summary(self) -> dict[str, Any]:
         stages = {"contact": 0, "reach": 0, "onsite": 0}
@@ -224,6 +225,8 @@ class Simulation:
         )
         if response.status_code == 200:
             self.result.report = response.json()
+        else:
+            self.result.report_error = f"HTTP {response.status_code}: {response.text[:200]}"
 
     async def _report_progress(self) -> None:
         total = self.scenario.total_calls

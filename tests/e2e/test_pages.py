@@ -124,3 +124,39 @@ async def test_resident_responder_board_and_audit(system: System, browser: Brows
             "10 min: someone on site"
         )
         await context.close()
+
+
+async def test_supervisor_assigns_from_the_board_and_away_changes_the_counts(
+    system: System, browser: Browser
+) -> None:
+    base = system.settings.http_url
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    member = await context.new_page()
+    await member.goto(f"{base}/responder")
+    await member.fill("#token", "demo-g2")
+    await member.click("button[type=submit]")
+    await expect(member.locator("#me")).to_have_text("楼栋长 覃军")
+
+    board = await context.new_page()
+    await board.goto(f"{base}/board")
+    await board.fill("#token", "demo-supervisor")
+    await board.click("button[type=submit]")
+    counts = board.locator("[data-counts=d1]")
+    await expect(counts).to_contain_text("0", timeout=5000)
+    before = await counts.inner_text()
+
+    call_id = (await system.raise_call("b12"))["call_id"]
+    row = board.locator(f"tr[data-call='{call_id}']")
+    await expect(row).to_be_visible(timeout=5000)
+    await row.locator("select").select_option("g2")
+    await row.locator("[data-assign]").click()
+    # The member's page shows the dispatch within a second of the supervisor's click.
+    await expect(member.locator(f"[data-call='{call_id}']")).to_be_visible(timeout=1000)
+    await shot(board, "board-assign")
+    await shot(member, "responder-assigned-by-supervisor")
+
+    await member.click("#away")
+    await expect(member.locator("#mystatus")).to_have_text("暂离")
+    await expect(counts).not_to_have_text(before, timeout=5000)
+    assert "暂离 1" in await counts.inner_text()
+    await context.close()
