@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import tempfile
 import time
@@ -10,11 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from services.cli.supervisor import ProcessGroup, declare_streams, wait_healthy
 from services.common.embedded_nats import EmbeddedNats, free_port
+from services.registry import SERVICES
 
 
 def bench_roster(buildings: int = 500) -> dict[str, object]:
@@ -57,49 +60,67 @@ class BenchSystem:
     nats: EmbeddedNats
     http_url: str
     processes: ProcessGroup
-    roster: dict[str, object]
+    roster: dict[str, object] | None
+    env: dict[str, str]
 
     def pid(self, service: str) -> int:
         return self.processes.children[service].pid
 
     def building_ids(self) -> list[str]:
+        assert self.roster is not None, "building ids come from a roster given to the system"
         return [b["id"] for d in self.roster["districts"] for b in d["buildings"]]  # type: ignore[attr-defined]
 
 
 @contextmanager
-def bench_system(
-    services: tuple[str, ...] = ("intake", "dispatcher"), targets: str = "60,180,600"
+def process_system(
+    services: tuple[str, ...] = tuple(SERVICES),
+    env: dict[str, str] | None = None,
+    roster: dict[str, object] | None = None,
 ) -> Iterator[BenchSystem]:
-    with tempfile.TemporaryDirectory(prefix="dispatch1310-bench-") as tmp:
+    """A throwaway system: embedded nats-server (temp dir) and ``services`` as real processes.
+
+    ``roster`` None keeps the bundled demo roster.
+    """
+    with tempfile.TemporaryDirectory(prefix="dispatch1310-") as tmp:
         root = Path(tmp)
-        roster = bench_roster()
-        roster_path = root / "roster.yaml"
-        roster_path.write_text(yaml.safe_dump(roster, allow_unicode=True))
         server = EmbeddedNats(root / "nats").start()
-        asyncio.run(declare_streams(server.url))
+        # Works from sync code and from inside a running loop (async tests) alike.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, declare_streams(server.url)).result()
         port = free_port()
-        env = {
+        full_env = {
             **os.environ,
             "NATS_URL": server.url,
             "DISPATCH1310_HTTP": f"127.0.0.1:{port}",
-            "DISPATCH1310_ROSTER": str(roster_path),
-            "DISPATCH1310_TARGETS": targets,
-            "DISPATCH1310_MERGE_WINDOW": "0.001",
-            "DISPATCH1310_ACK_TIMEOUT": "600",
-            "DISPATCH1310_LOG_LEVEL": "WARNING",
+            **(env or {}),
         }
+        if roster is not None:
+            roster_path = root / "roster.yaml"
+            roster_path.write_text(yaml.safe_dump(roster, allow_unicode=True))
+            full_env["DISPATCH1310_ROSTER"] = str(roster_path)
         group = ProcessGroup()
         try:
             for name in services:
-                group.spawn(name, env)
+                group.spawn(name, full_env)
             url = f"http://127.0.0.1:{port}"
             if "intake" in services and not wait_healthy(url, 30):
-                raise RuntimeError("bench intake did not start")
+                raise RuntimeError("intake did not start")
             time.sleep(1.5)  # the other services connect and subscribe (no health endpoint)
-            yield BenchSystem(server, url, group, roster)
+            yield BenchSystem(server, url, group, roster, full_env)
         finally:
             group.stop()
             server.stop()
+
+
+def bench_system(services: tuple[str, ...] = ("intake", "dispatcher"), targets: str = "60,180,600") -> Any:
+    """The benchmark's system: many buildings, nobody answers, no merging, quiet logs."""
+    env = {
+        "DISPATCH1310_TARGETS": targets,
+        "DISPATCH1310_MERGE_WINDOW": "0.001",
+        "DISPATCH1310_ACK_TIMEOUT": "600",
+        "DISPATCH1310_LOG_LEVEL": "WARNING",
+    }
+    return process_system(services, env, bench_roster())
 
 
 def rss_mb(pid: int) -> float:

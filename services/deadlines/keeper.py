@@ -14,9 +14,10 @@ import contextlib
 import structlog
 
 from events.models import CallEvent, Fact
-from services.common.aggregate import CallState, DomainError, evolve
+from services.common.aggregate import DomainError
 from services.common.calls import Calls
 from services.common.event_store import StoreUnavailable
+from services.common.open_calls import OpenCallStates
 from services.common.roster_store import RosterHolder
 from services.deadlines.domain import Timer, command_for, due_now, timers_for
 from services.deadlines.timer_wheel import TimerWheel
@@ -30,8 +31,7 @@ class DeadlineKeeper:
         self.calls = calls
         self.rosters = rosters
         self.sweep_interval_s = sweep_interval_s
-        self.open: dict[str, CallState] = {}
-        self.versions: dict[str, int] = {}
+        self.open = OpenCallStates()
         self.wheel = TimerWheel(calls.clock, self.fire)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -39,14 +39,9 @@ class DeadlineKeeper:
         """Fold one event of the stream and bring the call's timers up to date."""
         if not isinstance(fact, CallEvent):
             return
-        state = evolve(self.open.get(fact.call_id) or CallState(fact.call_id), fact)
-        if state.is_open:
-            self.open[fact.call_id] = state
-            self.versions[fact.call_id] = seq
-        else:
-            self.open.pop(fact.call_id, None)
-            self.versions.pop(fact.call_id, None)
-        self.wheel.replace_call(fact.call_id, timers_for(state))
+        folded = self.open.apply(fact, seq)
+        if folded is not None:
+            self.wheel.replace_call(fact.call_id, timers_for(folded[1]))
 
     def start(self) -> None:
         """Begin firing (after catching up with the stream: overdue timers fire at once)."""
@@ -67,7 +62,7 @@ class DeadlineKeeper:
         raised = state.raised
         assert raised is not None
         staffed = self.rosters.roster.staffed_levels(raised.building_id, raised.district_id, raised.device_id)
-        known = (state, self.versions.get(timer.call_id, 0))
+        known = (state, self.open.versions.get(timer.call_id, 0))
         with structlog.contextvars.bound_contextvars(call_id=timer.call_id):
             try:
                 _, events = await self.calls.execute(command_for(timer, staffed), known)
@@ -76,8 +71,7 @@ class DeadlineKeeper:
                 return
             except (StoreUnavailable, TimeoutError) as exc:
                 log.warning("timer_fire_failed_will_retry", kind=timer.kind, what=timer.what, error=repr(exc))
-                await asyncio.sleep(RETRY_S)
-                self.wheel.fire_now(timer)
+                self.wheel.retry_later(timer, RETRY_S)
                 return
             for event in events:
                 late = getattr(event, "late_by_ms", None)

@@ -56,6 +56,10 @@ class TimerWheel:
         if timer.key not in self._in_flight:
             self._spawn(timer)
 
+    def retry_later(self, timer: Timer, delay_s: float) -> None:
+        """Fire ``timer`` again after ``delay_s`` (its current firing will have finished by then)."""
+        asyncio.get_running_loop().call_later(delay_s, self.fire_now, timer)
+
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run())
 

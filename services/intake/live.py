@@ -13,9 +13,10 @@ from nats.aio.client import Client
 
 from events import subjects
 from events.models import CallEvent, Fact
-from services.common.aggregate import CallState, evolve
+from services.common.aggregate import CallState
 from services.common.event_store import StoredEvent
 from services.common.follow import StreamFollower
+from services.common.open_calls import OpenCallStates
 
 Listener = Callable[[StoredEvent, CallState], None]
 CLOSED_MEMORY = 10_000
@@ -23,7 +24,7 @@ CLOSED_MEMORY = 10_000
 
 class LiveCalls:
     def __init__(self) -> None:
-        self.open: dict[str, CallState] = {}
+        self.open = OpenCallStates()
         self.closed: OrderedDict[str, None] = OrderedDict()  # recently closed call ids
         self.last_seq = 0
         self._listeners: set[Listener] = set()
@@ -32,11 +33,11 @@ class LiveCalls:
     def apply(self, item: StoredEvent) -> CallState:
         """Fold one event; closed calls leave the open set after listeners saw them close."""
         event = item.event
-        state = evolve(self.open.get(event.call_id) or CallState(event.call_id), event)
-        if state.is_open:
-            self.open[event.call_id] = state
-        else:
-            self.open.pop(event.call_id, None)
+        folded = self.open.apply(event, item.seq)
+        if folded is None:
+            return self.open[event.call_id]
+        state = folded[1]
+        if not state.is_open:
             self.closed[event.call_id] = None
             while len(self.closed) > CLOSED_MEMORY:
                 self.closed.popitem(last=False)

@@ -4,20 +4,16 @@ and a refused raise stores nothing. Runs the real services as processes on a rea
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from services.cli.supervisor import ProcessGroup, wait_healthy
-from services.common.embedded_nats import EmbeddedNats, free_port
+from services.bench.system import process_system
 from services.common.settings import Settings
 from services.intake.app import create_app
-from services.registry import SERVICES
 
 # The schema comes from the app itself (no server needed to build it).
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
@@ -27,26 +23,10 @@ schema = schema.exclude(path_regex=r".*/stream$")
 
 
 @pytest.fixture(scope="module")
-def running_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    data: Path = tmp_path_factory.mktemp("fuzz")
-    server = EmbeddedNats(data / "nats").start()
-    port = free_port()
-    env = {
-        **os.environ,
-        "NATS_URL": server.url,
-        "DISPATCH1310_HTTP": f"127.0.0.1:{port}",
-        "DISPATCH1310_LOG_LEVEL": "WARNING",
-    }
-    group = ProcessGroup()
-    for name in SERVICES:
-        group.spawn(name, env)
-    try:
-        assert wait_healthy(f"http://127.0.0.1:{port}", 30)
-        wait_audit(server.url)
-        yield f"http://127.0.0.1:{port}", server.url
-    finally:
-        group.stop()
-        server.stop()
+def running_system() -> Iterator[tuple[str, str]]:
+    with process_system(env={"DISPATCH1310_LOG_LEVEL": "WARNING"}) as system:
+        wait_audit(system.nats.url)
+        yield system.http_url, system.nats.url
 
 
 def wait_audit(nats_url: str) -> None:

@@ -15,10 +15,9 @@ import nats
 import pytest
 
 from services.audit.replay import replay
-from services.cli.supervisor import ProcessGroup, wait_healthy
-from services.common.embedded_nats import EmbeddedNats, free_port
+from services.bench.system import process_system
+from services.cli.supervisor import wait_healthy
 from services.common.jetstream_store import JetStreamEventStore
-from services.registry import SERVICES
 from tests.support import wait_for
 
 pytestmark = pytest.mark.chaos
@@ -26,26 +25,17 @@ BUILDINGS = ["b12", "b14", "b21", "b22", "no-such-building"]
 
 
 async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -> None:
-    server = EmbeddedNats(tmp_path / "nats").start()
-    port = free_port()
     env = {
-        **os.environ,
-        "NATS_URL": server.url,
-        "DISPATCH1310_HTTP": f"127.0.0.1:{port}",
         "DISPATCH1310_TARGETS": "1,2,4",
         "DISPATCH1310_ACK_TIMEOUT": "1.5",
         "DISPATCH1310_MERGE_WINDOW": "0.001",
         "DISPATCH1310_SWEEP": "0.5",
         "DISPATCH1310_LOG_LEVEL": "WARNING",
     }
-    group = ProcessGroup()
-    for name in SERVICES:
-        group.spawn(name, env)
-    base = f"http://127.0.0.1:{port}"
     accepted: list[str] = []
     refused = Counter[str]()
-    try:
-        assert wait_healthy(base, 30)
+    with process_system(env=env) as system:
+        server, group, base = system.nats, system.processes, system.http_url
 
         async def surge(seconds: float) -> None:
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:
@@ -73,7 +63,7 @@ async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -
                 os.kill(group.children[name].pid, signal.SIGKILL)
                 group.children[name].wait()
                 await asyncio.sleep(0.5)
-                group.spawn(name, env)
+                group.spawn(name, system.env)
             await asyncio.sleep(1.0)
             server.kill()
             await asyncio.sleep(1.0)
@@ -91,7 +81,20 @@ async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -
                     return False
             return True
 
-        await wait_for(settled, timeout=60, interval=0.5, what="every overdue stage recorded")
+        try:
+            await wait_for(settled, timeout=60, interval=0.5, what="every overdue stage recorded")
+        except AssertionError:
+            for call_id in accepted:
+                events = [item.event for item in (await store.load(call_id))[0]]
+                if sum(expected_misses(events).values()) > sum(e.type == "DeadlineMissed" for e in events):
+                    print(
+                        "\nunsettled",
+                        call_id,
+                        [(e.type, e.at.isoformat()[11:23]) for e in events],
+                        events[0].due,
+                    )
+                    break
+            raise
         missed = paged_twice = late_contacts = 0
         for call_id in accepted:
             events = [item.event for item in (await store.load(call_id))[0]]
@@ -112,9 +115,6 @@ async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -
             f"0 dispatches paged twice, replay of {result.events} events equals live"
         )
         await nc.close()
-    finally:
-        group.stop()
-        server.stop()
 
 
 def expected_misses(events: list) -> Counter[str]:  # type: ignore[type-arg]

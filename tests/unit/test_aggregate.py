@@ -183,3 +183,12 @@ def test_a_stage_met_late_while_the_clock_was_down_is_still_recorded_without_esc
     assert [e.type for e in events] == ["DeadlineMissed"]
     state = evolve(state, events[0])
     assert decide(state, c.MissDeadline(call_id="c1", stage="contact"), T0 + timedelta(seconds=77), IDS) == []
+
+
+def test_the_timers_of_a_call_include_a_stage_met_late_but_not_yet_recorded() -> None:
+    from services.deadlines.domain import timers_for
+
+    state = apply(opened(), assign("c1", "g1"), seconds=75)  # contact due at 60 s, met at 75 s
+    assert ("stage", "contact") in {(t.kind, t.what) for t in timers_for(state)}
+    on_time = apply(opened(), assign("c1", "g1"), seconds=5)
+    assert ("stage", "contact") not in {(t.kind, t.what) for t in timers_for(on_time)}
