@@ -14,15 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_runs_every_service_against_nats() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert "nats" in services
+    nodes = [name for name in services if name.startswith("nats")]
+    assert len(nodes) == 3, "a 3-node NATS cluster"
     nats_conf = (ROOT / "deploy" / "nats.conf").read_text()
-    assert "sync_interval: always" in nats_conf
+    assert "sync_interval: always" in nats_conf and "routes:" in nats_conf
     for name in SERVICES:
         assert name in services, f"docker-compose.yml has no entry for service {name}"
         entry = services[name]
         assert entry["command"] == ["service", name]
-        assert entry["environment"]["NATS_URL"] == "nats://nats:4222"
-        assert "nats" in entry["depends_on"]
+        assert entry["environment"]["NATS_URL"].split(",") == [f"nats://{node}:4222" for node in nodes]
+        assert entry["environment"]["DISPATCH1310_REPLICAS"] == "3"
+        assert set(entry["depends_on"]) == set(nodes)
 
 
 def test_ci_runs_the_readme_test_command() -> None:
