@@ -10,7 +10,7 @@ from nats.aio.msg import Msg
 
 from events import subjects
 from events.models import CallEvent, Fact
-from services.audit.projections import AuditState, apply
+from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX, QueryError, answer, encode
 from services.common.clock import Clock, SystemClock
 from services.common.follow import StreamFollower
@@ -29,14 +29,19 @@ class AuditService:
         self.clock = clock
         self.state = AuditState()
         self.follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, self.on_fact)
+        self.desk_follower = StreamFollower(subjects.RESPONDERS_STREAM, ">", self.on_desk_fact)
         self._sub: object | None = None
 
     def on_fact(self, fact: Fact, seq: int) -> None:
         if isinstance(fact, CallEvent):
             apply(self.state, seq, fact)
 
+    def on_desk_fact(self, fact: Fact, seq: int) -> None:
+        apply_desk(self.state, seq, fact)
+
     async def start(self) -> None:
         await self.follower.start(self.nc)
+        await self.desk_follower.start(self.nc)
         self._sub = await self.nc.subscribe(f"{SUBJECT_PREFIX}*", queue="audit", cb=self.on_query)
         log.info("service_started", events=self.state.events, calls=len(self.state.calls))
 
@@ -57,6 +62,7 @@ class AuditService:
         if self._sub is not None:
             await self._sub.unsubscribe()  # type: ignore[attr-defined]
         await self.follower.stop()
+        await self.desk_follower.stop()
         await self.nc.close()
         log.info("service_stopped")
 

@@ -21,11 +21,13 @@ from events.models import (
     DispatchDeclined,
     DispatchTimedOut,
     EscalationRaised,
+    Fact,
     Level,
     ResponderArrived,
     ResponderAssigned,
     Stage,
 )
+from services.common.duty import DutyBook
 
 MILESTONE: dict[type[CallEvent], Stage] = {
     ContactShared: "contact",
@@ -100,6 +102,17 @@ class AuditState:
     points: list[PointsEntry] = field(default_factory=list)
     last_seq: int = 0
     events: int = 0
+    desk: DutyBook = field(default_factory=DutyBook)  # availability and duty overrides (RESPONDERS)
+    desk_seq: int = 0
+
+
+def apply_desk(state: AuditState, seq: int, fact: Fact) -> AuditState:
+    """Fold one fact of the RESPONDERS stream (idempotent by sequence)."""
+    if seq and seq <= state.desk_seq:
+        return state
+    state.desk_seq = seq or state.desk_seq
+    state.desk = state.desk.apply(fact)
+    return state
 
 
 def apply(state: AuditState, seq: int, event: CallEvent) -> AuditState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -9,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.audit.projections import AuditState, apply
+from events import codec, subjects
+from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX
 from services.audit.summaries import digest
 from services.common.jetstream_store import JetStreamEventStore
@@ -47,6 +50,33 @@ async def rebuild(
     return state, elapsed
 
 
+async def rebuild_desk(nc: Client, state: AuditState, until_seq: int | None) -> None:
+    """Fold the RESPONDERS stream (availability, duty overrides) into ``state``."""
+    js = nc.jetstream()
+    end = int((await js.stream_info(subjects.RESPONDERS_STREAM)).state.last_seq)
+    if until_seq is not None:
+        end = min(end, until_seq)
+    if end == 0:
+        return
+    sub = await js.subscribe(
+        ">",
+        stream=subjects.RESPONDERS_STREAM,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+    )
+    try:
+        async for msg in sub.messages:
+            seq = msg.metadata.sequence.stream
+            if seq > end:
+                break
+            with contextlib.suppress(codec.DecodeError):
+                apply_desk(state, seq, codec.decode(msg.data))
+            if seq >= end:
+                break
+    finally:
+        await sub.unsubscribe()
+
+
 async def live_digest(nc: Client) -> dict[str, Any] | None:
     try:
         msg = await nc.request(f"{SUBJECT_PREFIX}digest", b"{}", timeout=10)
@@ -60,7 +90,7 @@ def compare(rebuilt: dict[str, Any], live: dict[str, Any]) -> list[str]:
     if rebuilt["sha256"] == live["sha256"]:
         return []
     differences = []
-    for part in ("calls", "responders", "points"):
+    for part in ("calls", "responders", "points", "availability", "duty_overrides"):
         mine, theirs = rebuilt["content"][part], live["content"][part]
         if mine == theirs:
             continue
@@ -77,6 +107,7 @@ async def replay(nc: Client, progress: Progress | None = None) -> ReplayResult:
     live = await live_digest(nc)
     until = live["last_seq"] if live else None
     state, seconds = await rebuild(JetStreamEventStore(nc), until, progress)
+    await rebuild_desk(nc, state, live["desk_seq"] if live else None)
     rebuilt = digest(state)
     differences = compare(rebuilt, live) if live else []
     return ReplayResult(state.events, seconds, rebuilt, live, differences)

@@ -73,11 +73,20 @@ def digest(state: AuditState) -> dict[str, Any]:
         "calls": {cid: facts.to_json() for cid, facts in sorted(state.calls.items())},
         "responders": responder_stats(state),
         "points": points(state)["quarterly"],
+        "availability": {
+            pid: {"status": f.status, "until": f.until.isoformat() if f.until else None, "by": f.by}
+            for pid, f in sorted(state.desk.availability.items())
+        },
+        "duty_overrides": [
+            {"person_id": o.person_id, "from": o.starts.isoformat(), "to": o.ends.isoformat(), "by": o.by}
+            for o in state.desk.overrides
+        ],
     }
     text = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return {
         "events": state.events,
         "last_seq": state.last_seq,
+        "desk_seq": state.desk_seq,
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
         "content": content,
     }

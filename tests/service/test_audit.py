@@ -9,13 +9,14 @@ from datetime import timedelta
 from nats.aio.client import Client
 
 from events import commands as c
-from events.models import StageTimes
+from events.models import AvailabilityChanged, DutyOverrideSet, StageTimes
 from services.audit.app import AuditService
 from services.audit.app import build as build_audit
 from services.audit.replay import replay
 from services.common.calls import Calls
 from services.common.clock import SystemClock
 from services.common.jetstream_store import JetStreamEventStore
+from services.common.responder_facts import append_fact
 from tests.service.conftest import System
 from tests.support import bearer, running, wait_for
 
@@ -81,8 +82,18 @@ async def test_live_projection_equals_replay_even_across_an_audit_restart(
     assert isinstance(first, AuditService)
     async with running(first):
         await simulate_calls(calls, 0, 100, rng)
-    # The audit is down while the next hundred calls happen; a new one catches up.
+    # The audit is down while the next hundred calls happen (and the duty desk changes).
     await simulate_calls(calls, 100, 100, rng)
+    now = calls.clock.now()
+    await append_fact(
+        nc, AvailabilityChanged(event_id="a1", at=now, responder_id="g1", status="away", by="g1")
+    )
+    await append_fact(
+        nc,
+        DutyOverrideSet(
+            event_id="o1", at=now, person_id="c3", starts=now, ends=now + timedelta(hours=8), by="s1"
+        ),
+    )
     second = await build_audit(system_settings)
     assert isinstance(second, AuditService)
     async with running(second):
@@ -92,6 +103,9 @@ async def test_live_projection_equals_replay_even_across_an_audit_restart(
         print(f"\nreplay: {result.events} events in {result.seconds:.3f}s = {result.events_per_s} events/s")
         assert result.live is not None and result.differences == []
         assert len(result.rebuilt["content"]["calls"]) == 200
+        # Availability and duty overrides are rebuilt too.
+        assert result.rebuilt["content"]["availability"]["g1"]["status"] == "away"
+        assert [o["person_id"] for o in result.rebuilt["content"]["duty_overrides"]] == ["c3"]
         # Nothing lost or double counted: every call once, every stored event folded once.
         assert second.state.events == last
 
