@@ -32,7 +32,3 @@ class _CurrentStderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
-
-
-def get_logger(name: str, **bound: Any) -> Any:
-    return structlog.get_logger(name).bind(**bound)

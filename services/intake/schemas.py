@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -61,6 +61,3 @@ class EscalateIn(_Body):
 
 class NoteIn(_Body):
     text: str = Field(min_length=1, max_length=2000)
-
-
-ResolveOutcome = Literal["handled", "false_alarm", "referred"]
