@@ -15,7 +15,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from events import subjects
-from services.common.roster import Roster, parse_roster
+from services.common.roster import EscalationPolicy, Roster, parse_roster
 
 KEY = "current"
 log = structlog.get_logger("roster")
@@ -30,9 +30,16 @@ async def publish_roster(nc: Client, roster: Roster) -> str:
     bucket = await roster_bucket(nc)
     current = await read_roster(nc)
     if current is None or current.version != roster.version:
+        # The escalation policy in force is kept under its version first: open calls keep
+        # the chain they were raised with, whatever the roster says later.
+        await bucket.put(policy_key(roster.escalation.version), roster.escalation.model_dump_json().encode())
         await bucket.put(KEY, roster.to_json())
-        log.info("roster_published", version=roster.version)
+        log.info("roster_published", version=roster.version, policy=roster.escalation.version)
     return roster.version
+
+
+def policy_key(version: str) -> str:
+    return "policy." + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in version)
 
 
 async def read_roster(nc: Client) -> Roster | None:
@@ -50,6 +57,7 @@ class RosterHolder:
     def __init__(self, roster: Roster) -> None:
         self.roster = roster
         self._task: asyncio.Task[None] | None = None
+        self._policies: dict[str, EscalationPolicy] = {}
 
     @classmethod
     async def follow(cls, nc: Client, fallback: Roster) -> RosterHolder:
@@ -71,6 +79,23 @@ class RosterHolder:
             if roster.version != self.roster.version:
                 self.roster = roster
                 log.info("roster_reloaded", version=roster.version)
+
+    async def policy(self, nc: Client, version: str) -> EscalationPolicy:
+        """The escalation policy a call was raised under (cached); the current one if unknown."""
+        cached = self._policies.get(version)
+        if cached is not None:
+            return cached
+        if version == self.roster.escalation.version:
+            policy = self.roster.escalation
+        else:
+            try:
+                entry = await (await roster_bucket(nc)).get(policy_key(version))
+                policy = EscalationPolicy.model_validate_json(entry.value or b"")
+            except (KeyNotFoundError, ValueError):
+                log.warning("policy_version_unknown", version=version, using=self.roster.escalation.version)
+                return self.roster.escalation
+        self._policies[version] = policy
+        return policy
 
     async def close(self) -> None:
         if self._task is not None:

@@ -30,7 +30,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     await ensure_streams(nc.jetstream(), settings.replicas)
     store = JetStreamEventStore(nc)
     rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
-    dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings)
+    dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings, nc)
     # Rebuild the memory of open calls (duplicates, who is busy) from what the durable
     # consumer has already handled; everything after its ack floor it will see again.
     handled_up_to = await acked_floor(nc, DURABLE)

@@ -16,7 +16,7 @@ from events import commands as c
 from events.models import Level
 from services.common.aggregate import ACTIVE, ENGAGED, CallState
 from services.common.ids import derive
-from services.common.roster import Person, Roster
+from services.common.roster import EscalationPolicy, Person, Roster
 
 PagingMode = Literal["sequential", "parallel"]
 PAGING_MODE: dict[Level, PagingMode] = {
@@ -45,19 +45,29 @@ def plan(
     roster: Roster,
     default_ack_s: float,
     availability: Availability = Availability(),
+    policy: EscalationPolicy | None = None,
 ) -> list[c.Command]:
-    """The pages (and possibly one escalation) the call needs now; [] when it waits."""
+    """The pages (and possibly one escalation) the call needs now; [] when it waits.
+
+    ``policy`` is the escalation policy the call was raised under (its snapshot version);
+    without one, the roster's current policy.
+    """
     raised = state.raised
     if raised is None or not state.is_open:
         return []
+    policy = policy or roster.escalation
     commands: list[c.Command] = []
-    commands += _level_pages(state, roster, default_ack_s, availability)
-    commands += _kind_pages(state, roster, default_ack_s, availability)
+    commands += _level_pages(state, roster, policy, default_ack_s, availability)
+    commands += _kind_pages(state, roster, policy, default_ack_s, availability)
     return commands
 
 
 def _level_pages(
-    state: CallState, roster: Roster, default_ack_s: float, availability: Availability
+    state: CallState,
+    roster: Roster,
+    policy: EscalationPolicy,
+    default_ack_s: float,
+    availability: Availability,
 ) -> list[c.Command]:
     raised = state.raised
     assert raised is not None
@@ -77,9 +87,9 @@ def _level_pages(
     untried = _available_first(untried, availability)
     if untried:
         if PAGING_MODE[level] == "parallel":
-            return [_assign(state, p, level, roster, default_ack_s) for p in untried]
+            return [_assign(state, p, level, policy, default_ack_s) for p in untried]
         if not waiting_on:
-            return [_assign(state, untried[0], level, roster, default_ack_s)]
+            return [_assign(state, untried[0], level, policy, default_ack_s)]
         return []
     if waiting_on or any(a.status in ENGAGED for a in state.assignments.values()):
         return []
@@ -96,7 +106,11 @@ def _level_pages(
 
 
 def _kind_pages(
-    state: CallState, roster: Roster, default_ack_s: float, availability: Availability
+    state: CallState,
+    roster: Roster,
+    policy: EscalationPolicy,
+    default_ack_s: float,
+    availability: Availability,
 ) -> list[c.Command]:
     """Service teams for the call's kind, and professionals at once for fire and medical."""
     raised = state.raised
@@ -107,11 +121,11 @@ def _kind_pages(
             continue
         for person in team.members:
             if person.id not in state.assignments and person.id not in availability.away:
-                pages.append(_assign(state, person, state.level, roster, default_ack_s, team.id))
-    if raised.kind in roster.escalation.skip_to_professional:
+                pages.append(_assign(state, person, state.level, policy, default_ack_s, team.id))
+    if raised.kind in policy.skip_to_professional:
         for person in roster.professional:
             if person.id not in state.assignments:
-                pages.append(_assign(state, person, "professional", roster, default_ack_s))
+                pages.append(_assign(state, person, "professional", policy, default_ack_s))
     return pages
 
 
@@ -123,7 +137,7 @@ def _assign(
     state: CallState,
     person: Person,
     level: Level,
-    roster: Roster,
+    policy: EscalationPolicy,
     default_ack_s: float,
     team_id: str | None = None,
 ) -> c.AssignResponder:
@@ -134,7 +148,7 @@ def _assign(
         phone=person.phone,
         level=level,
         dispatch_id=dispatch_id(state.call_id, level, person.id, team_id),
-        ack_timeout_s=roster.escalation.ack_timeout(level, default_ack_s),
+        ack_timeout_s=policy.ack_timeout(level, default_ack_s),
         team_id=team_id,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import structlog
+from nats.aio.client import Client
 
 from events import commands as c
 from events.models import CallEvent, CallRaised, DispatchDeclined, DispatchTimedOut, EscalationRaised, Fact
@@ -20,7 +21,8 @@ log = structlog.get_logger("dispatcher")
 
 
 class Dispatcher:
-    def __init__(self, calls: Calls, rosters: RosterHolder, settings: Settings) -> None:
+    def __init__(self, calls: Calls, rosters: RosterHolder, settings: Settings, nc: Client) -> None:
+        self.nc = nc
         self.calls = calls
         self.rosters = rosters
         self.settings = settings
@@ -72,7 +74,11 @@ class Dispatcher:
         self.open_calls.apply(event, seq)
         known = self.open_calls.known(event.call_id)
         state = known[0] if known else (await self.calls.load(event.call_id))[0]
-        for command in plan(state, self.rosters.roster, self.settings.ack_timeout_s, self.availability()):
+        if state.raised is None:
+            return
+        policy = await self.rosters.policy(self.nc, state.raised.policy_version)
+        commands = plan(state, self.rosters.roster, self.settings.ack_timeout_s, self.availability(), policy)
+        for command in commands:
             try:
                 state, appended = await self.calls.execute(command, known)
             except DomainError as exc:

@@ -182,3 +182,22 @@ async def _events(system: System, call_id: str, event_type: str) -> list:
 
 async def _assigned_to(system: System, call_id: str, person: str) -> bool:
     return any(e.responder_id == person for e in await _events(system, call_id, "ResponderAssigned"))
+
+
+async def test_a_roster_reload_does_not_change_an_open_calls_policy(system: System) -> None:
+    from services.common.roster import load_roster_file
+    from services.common.roster_store import RosterHolder, publish_roster
+
+    first = load_roster_file(None)  # published by the intake at start, policy "default-1"
+    changed = first.model_copy(
+        update={
+            "escalation": first.escalation.model_copy(update={"version": "v2", "skip_to_professional": ()})
+        }
+    )
+    await publish_roster(system.nc, changed)
+    now_in_force = RosterHolder(changed)  # what every service holds after the reload
+    old = await now_in_force.policy(system.nc, first.escalation.version)  # read back from the bucket
+    assert old.version == "default-1" and old.skip_to_professional == ("fire", "medical")
+    assert (await now_in_force.policy(system.nc, "v2")).skip_to_professional == ()
+    # An unknown version falls back to the policy in force rather than failing the page.
+    assert (await now_in_force.policy(system.nc, "never-published")).version == "v2"

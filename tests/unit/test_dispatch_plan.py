@@ -87,3 +87,15 @@ def test_duplicate_within_the_window_same_building_same_drill_flag() -> None:
     assert duplicate_of(state, open_calls, 300) == "c1"
     assert duplicate_of(state, open_calls, 10) is None
     assert duplicate_of(state, {"b12": [("c1", T0, True)]}, 300) is None
+
+
+def test_the_call_keeps_the_policy_it_was_raised_under() -> None:
+    from services.common.roster import EscalationPolicy, LevelPolicy
+
+    state = fold("c1", [raised("c1", building_id="b12", kind="fire")])
+    old = EscalationPolicy(
+        version="v1", levels=(LevelPolicy(level="building", ack_timeout_s=20),), skip_to_professional=()
+    )
+    commands = plan(state, ROSTER, 45, policy=old)
+    assert paged(commands) == ["g1"]  # v1 did not send fire straight to the professionals
+    assert commands[0].ack_timeout_s == 20  # type: ignore[attr-defined]
