@@ -9,6 +9,7 @@ RESPONDERS_SUBJECTS = ("responders.>", "duty.>")
 DEADLINES_STREAM = "DEADLINES"
 DEAD_LETTER_PREFIX = "deadletter"
 ROSTER_BUCKET = "roster"
+NOTIFIER_BUCKET = "notifier"
 
 
 def call_subject(call_id: str, event_type: str) -> str:

@@ -93,11 +93,16 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
         dead_letter_stream_config(replicas),
     ):
         await ensure_stream(js, config, update)
-    try:
-        await js.key_value(subjects.ROSTER_BUCKET)
-    except BucketNotFoundError:
-        await js.create_key_value(
-            KeyValueConfig(
-                bucket=subjects.ROSTER_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas
-            )
-        )
+    for bucket in (
+        KeyValueConfig(
+            bucket=subjects.ROSTER_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas
+        ),
+        # Dispatches the notifier has delivered (de-duplication across restarts), kept a week.
+        KeyValueConfig(
+            bucket=subjects.NOTIFIER_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=7 * 86400
+        ),
+    ):
+        try:
+            await js.key_value(bucket.bucket)
+        except (BucketNotFoundError, NotFoundError):
+            await js.create_key_value(bucket)

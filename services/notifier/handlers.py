@@ -6,6 +6,7 @@ import time
 
 import structlog
 from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
 
 from events import subjects
 from events.models import Fact, ResponderAssigned
@@ -26,10 +27,10 @@ class Notifier:
         self.webhook = webhook
         self.sms = sms
         self.limit = limit
-        self._sent: set[str] = set()  # dispatch ids already notified (redelivery de-duplication)
+        self._sent: set[str] = set()  # dispatch ids delivered by this process (fast path)
 
     async def handle(self, event: Fact, seq: int = 0) -> None:
-        if not isinstance(event, ResponderAssigned) or event.dispatch_id in self._sent:
+        if not isinstance(event, ResponderAssigned) or await self._already_sent(event.dispatch_id):
             return
         person = self.rosters.roster.people.get(event.responder_id)
         if person is None:
@@ -58,7 +59,23 @@ class Notifier:
                 },
             )
             log.error("delivery_failed", person=person.id, error=str(exc))
-        self._sent.add(event.dispatch_id)
+        await self._mark_sent(event.dispatch_id)
+
+    async def _already_sent(self, dispatch_id: str) -> bool:
+        """At least once: a crash between sending and marking sends again, never nothing."""
+        if dispatch_id in self._sent:
+            return True
+        try:
+            await (await self.nc.jetstream().key_value(subjects.NOTIFIER_BUCKET)).get(f"sent.{dispatch_id}")
+        except KeyNotFoundError:
+            return False
+        self._sent.add(dispatch_id)
+        return True
+
+    async def _mark_sent(self, dispatch_id: str) -> None:
+        self._sent.add(dispatch_id)
+        bucket = await self.nc.jetstream().key_value(subjects.NOTIFIER_BUCKET)
+        await bucket.put(f"sent.{dispatch_id}", b"1")
 
     async def _is_drill(self, call_id: str) -> bool:
         from services.common.jetstream_store import JetStreamEventStore

@@ -105,6 +105,15 @@ async def test_webhook_gives_up_after_the_limit(system: System) -> None:
         assert "HTTP 500 after 3 attempt(s)" in letter.headers["Dispatch1310-Reason"]
         await notifier.handle(assigned[0])  # redelivered: not sent again
         assert len(fake.received) == 3
+        restarted = Notifier(
+            system.nc,
+            RosterHolder(patched),
+            WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
+            WebhookChannel(http, SECRET),
+            PerPersonLimit(),
+        )
+        await restarted.handle(assigned[0])  # redelivered after a restart: still not sent again
+        assert len(fake.received) == 3
 
 
 async def test_http_sms_adapter_posts_to_the_gateway() -> None:
