@@ -7,6 +7,7 @@ Load: one batched Direct Get over the call's subjects (served from the subject i
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 
@@ -106,13 +107,26 @@ class JetStreamEventStore:
         return int(info.state.last_seq)
 
     async def read_all(self, from_seq: int = 1, until_seq: int | None = None) -> AsyncIterator[StoredEvent]:
+        """Every event from ``from_seq`` in stream order, through an ordered push consumer.
+
+        Messages are handed over in chunks by a subscription callback: nats-py's message
+        iterator costs an asyncio task per message, which made replay twice as slow.
+        """
         end = await self.last_seq()
         if until_seq is not None:
             end = min(end, until_seq)
         if end < from_seq:
             return
+        arrived: list[Msg] = []
+        ready = asyncio.Event()
+
+        async def on_message(msg: Msg) -> None:
+            arrived.append(msg)
+            ready.set()
+
         sub = await self.js.subscribe(
             subjects.CALLS_SUBJECTS,
+            cb=on_message,
             ordered_consumer=True,
             config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_seq, 1)
@@ -120,15 +134,29 @@ class JetStreamEventStore:
             pending_msgs_limit=100_000,
         )
         try:
-            async for msg in sub.messages:
-                seq = msg.metadata.sequence.stream
-                item = _stored(msg, seq)
-                if item is not None:
-                    yield item
-                if seq >= end:
-                    break
+            while True:
+                await ready.wait()
+                ready.clear()
+                chunk = arrived[:]
+                arrived.clear()
+                for msg in chunk:
+                    seq = stream_seq(msg)
+                    item = _stored(msg, seq)
+                    if item is not None:
+                        yield item
+                    if seq >= end:
+                        return
         finally:
             await sub.unsubscribe()
+
+
+def stream_seq(msg: Msg) -> int:
+    """The stream sequence from a JetStream delivery's reply subject (v1 or v2 ack format),
+    without building nats-py's full Metadata (timestamps and all) for every message."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    return int(msg.metadata.sequence.stream)
 
 
 def _stored(msg: Msg, seq: int) -> StoredEvent | None:
