@@ -14,7 +14,9 @@ from services.common.embedded_nats import free_port
 
 
 def _children(pid: int) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True
+    ).stdout
     return [line for line in out.splitlines()[1:] if line.split(None, 2)[1] == str(pid)]
 
 

@@ -1,4 +1,5 @@
-"""A 3-node NATS cluster from the same wheel, streams R3: lose a node mid-surge, lose nothing."""
+"""A 3-node NATS cluster from the same wheel, streams R3: lose a node mid-surge, lose nothing,
+and the 1310 clock keeps firing."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from services.common.embedded_nats import EmbeddedCluster
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.streams import connect, ensure_streams
+from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
 from tests.support import EventLog, make_settings, running, serving_intake, wait_for
 
@@ -28,9 +30,10 @@ async def test_losing_the_stream_leader_mid_surge_loses_no_acknowledged_call(
     await ensure_streams(admin.jetstream(), replicas=3)
     settings = make_settings(cluster.url, tmp_path, replicas=3)
     dispatcher = await build_dispatcher(settings)
+    deadlines = await build_deadlines(settings)
     accepted: list[str] = []
     refused = 0
-    async with serving_intake(settings) as http, running(dispatcher):
+    async with serving_intake(settings) as http, running(dispatcher), running(deadlines):
 
         async def raise_calls(count: int, offset: int) -> None:
             nonlocal refused
@@ -65,6 +68,18 @@ async def test_losing_the_stream_leader_mid_surge_loses_no_acknowledged_call(
         for call_id in accepted:
             assert "CallRaised" in await log.types(call_id), f"acknowledged call {call_id} lost"
         await wait_for(lambda: _all_contacted(log, accepted[-5:]), timeout=10, what="dispatch after failover")
+        # Nobody accepts: every call that was not merged misses reach (1.5 s) and onsite (3 s),
+        # whether its due time fell before, during or after the failover, each exactly once.
+        await wait_for(lambda: _all_missed(log, accepted), timeout=20, what="deadlines after failover")
+        primaries = 0
+        for call_id in accepted:
+            events = await log.of(call_id)
+            if any(item.event.type == "CallMerged" for item in events):
+                continue
+            primaries += 1
+            stages = [item.event.stage for item in events if item.event.type == "DeadlineMissed"]  # type: ignore[attr-defined]
+            assert sorted(stages) == ["onsite", "reach"], (call_id, stages)
+        print(f"cluster: {primaries} calls dispatched, each missed reach and onsite exactly once")
     await admin.close()
 
 
@@ -72,5 +87,13 @@ async def _all_contacted(log: EventLog, call_ids: list[str]) -> bool:
     for call_id in call_ids:
         types = await log.types(call_id)
         if "ContactShared" not in types and "CallMerged" not in types:
+            return False
+    return True
+
+
+async def _all_missed(log: EventLog, call_ids: list[str]) -> bool:
+    for call_id in call_ids:
+        types = await log.types(call_id)
+        if "CallMerged" not in types and types.count("DeadlineMissed") < 2:
             return False
     return True
