@@ -40,13 +40,7 @@ OWNED_EVENTS: dict[str, tuple[str, ...]] = {
 OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
     "intake": ("responders.*.AvailabilityChanged", "duty.DutyOverrideSet", "$KV.roster.>", "audit.query.>"),
     "dispatcher": (),
-    "deadlines": (
-        "deadlines.>",
-        "$JS.API.STREAM.CREATE.DEADLINES",
-        "$JS.API.STREAM.UPDATE.DEADLINES",
-        "$JS.API.STREAM.PURGE.DEADLINES",
-        "$JS.API.STREAM.MSG.DELETE.DEADLINES",
-    ),
+    "deadlines": (),
     "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),
     "audit": ("$KV.audit.>", "$JS.API.STREAM.CREATE.KV_audit", "$JS.API.STREAM.CREATE.OBJ_audit"),
 }
