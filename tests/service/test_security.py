@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.common.embedded_nats import EmbeddedNats
@@ -106,3 +108,47 @@ async def test_nats_down_means_503_with_retry_after_and_nothing_lost(
     nats_server.start()
     await wait_for(lambda: system.nc.is_connected, timeout=10, what="reconnect")
     assert "CallRaised" in await system.log.types(stored)
+
+
+async def _first_dispatch(system: System, call_id: str) -> str:
+    seen = ""
+    async with system.http.stream("GET", "/api/responders/g1/stream", headers=RESPONDER) as stream:
+        assert stream.status_code == 200
+        async for chunk in stream.aiter_text():
+            seen += chunk
+            if "event: dispatch" in seen and call_id in seen:
+                return seen
+    raise AssertionError(f"stream ended without a dispatch of {call_id}: {seen[-500:]}")
+
+
+async def test_a_dispatch_paged_while_disconnected_arrives_on_reconnect(system: System) -> None:
+    # Connected once, then the network drops; meanwhile the member is paged.
+    async with system.http.stream("GET", "/api/responders/g1/stream", headers=RESPONDER) as stream:
+        assert stream.status_code == 200
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    # The page reconnects: the dispatch it missed is delivered, not lost.
+    seen = await asyncio.wait_for(_first_dispatch(system, call_id), timeout=5)
+    assert '"dispatch_id"' in seen
+    # Once accepted, a reconnect no longer rings it as a new dispatch, but still lists it as held.
+    accepted = await system.http.post(
+        f"/api/calls/{call_id}/accept", json={"responder_id": "g1"}, headers=RESPONDER
+    )
+    assert accepted.status_code == 200, accepted.text
+    await system.log.wait_type(call_id, "DispatchAccepted")
+
+    async def resync() -> str:
+        seen = ""
+        async with system.http.stream("GET", "/api/responders/g1/stream", headers=RESPONDER) as stream:
+            async for chunk in stream.aiter_text():
+                seen += chunk
+                if "event: synced" in seen:
+                    return seen
+        raise AssertionError(f"stream ended before its re-sync: {seen[-500:]}")
+
+    async def held_not_ringing() -> bool:
+        seen = await asyncio.wait_for(resync(), timeout=5)
+        snapshot = seen[seen.index("event: snapshot") : seen.index("event: synced")]
+        return call_id in snapshot and "event: dispatch" not in seen
+
+    await wait_for(held_not_ringing, timeout=5, what="a re-sync listing the accepted call without ringing")

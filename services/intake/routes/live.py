@@ -77,6 +77,7 @@ async def responder_stream(
     for state in held:
         if state.assignments[responder_id].status == "paged":
             outbox.send("dispatch", _dispatch_payload(state, responder_id, now), live.last_seq)
+    outbox.send("synced", {"calls": len(held)}, live.last_seq)  # the re-sync is complete
 
     def on_event(item: StoredEvent, state: CallState) -> None:
         if responder_id not in state.assignments or state.raised is None:
