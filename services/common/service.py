@@ -22,6 +22,9 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
+STOP_STEP_S = 5.0
+
+
 class BrokerService:
     """A FastStream broker plus whatever else the service owns (closed in reverse order)."""
 
@@ -35,11 +38,12 @@ class BrokerService:
         structlog.get_logger(self.name).info("service_started")
 
     async def stop(self) -> None:
-        """Stop consuming, then close what the service owns; a broken link does not stop the rest."""
+        """Stop consuming, then close what the service owns; a broken link does not stop the rest,
+        and a step that hangs (a handler stuck on an away server) is given up after a while."""
         log = structlog.get_logger(self.name)
         for close in (self.broker.stop, *reversed(self.closers)):
             try:
-                await close()
+                await asyncio.wait_for(close(), STOP_STEP_S)
             except Exception as exc:  # stopping must finish even when NATS is away
                 log.warning("stop_step_failed", step=getattr(close, "__qualname__", "?"), error=repr(exc))
         log.info("service_stopped")
