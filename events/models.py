@@ -70,7 +70,7 @@ class Fact(Frozen):
 
 
 class CallEvent(Fact):
-    call_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    call_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class CallRaised(CallEvent):

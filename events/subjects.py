@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 CALLS_STREAM = "CALLS"
 CALLS_SUBJECTS = "calls.>"
 RESPONDERS_STREAM = "RESPONDERS"
@@ -11,13 +13,24 @@ ROSTER_BUCKET = "roster"
 NOTIFIER_BUCKET = "notifier"
 
 
+CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_CALL_ID = re.compile(CALL_ID_PATTERN)
+
+
+def checked_call_id(call_id: str) -> str:
+    """A call id is one subject token: a wildcard or dot would address other calls' events."""
+    if not _CALL_ID.match(call_id):
+        raise ValueError(f"invalid call id {call_id!r}: letters, digits, '-' and '_' only")
+    return call_id
+
+
 def call_subject(call_id: str, event_type: str) -> str:
-    return f"calls.{call_id}.{event_type}"
+    return f"calls.{checked_call_id(call_id)}.{event_type}"
 
 
 def call_filter(call_id: str) -> str:
     """Every event of one call (the aggregate's subject space)."""
-    return f"calls.{call_id}.>"
+    return f"calls.{checked_call_id(call_id)}.>"
 
 
 def call_type_filter(event_type: str) -> str:

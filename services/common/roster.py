@@ -168,7 +168,8 @@ class Roster(_Model):
 
     @cached_property
     def version(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        """Content hash of the stored form (tokens hashed): a file and its stored copy agree."""
+        canonical = json.dumps(_hash_tokens(self.model_dump(mode="json")), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @cached_property
@@ -247,7 +248,24 @@ class Roster(_Model):
         return None
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_defaults=True).encode()
+        """The stored form: bearer tokens only as SHA-256 (``token_sha256``), never in clear."""
+        stored = _hash_tokens(self.model_dump(mode="json", exclude_defaults=True))
+        return json.dumps(stored, ensure_ascii=False).encode()
+
+
+def _hash_tokens(value: Any) -> Any:
+    """Every ``token`` replaced by its ``token_sha256``, recursively."""
+    if isinstance(value, list):
+        return [_hash_tokens(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {key: _hash_tokens(item) for key, item in value.items() if key != "token"}
+    token = value.get("token")
+    if token:
+        out["token_sha256"] = value.get("token_sha256") or hashlib.sha256(token.encode()).hexdigest()
+    elif "token" in value:
+        out.setdefault("token_sha256", value.get("token_sha256"))
+    return out
 
 
 def _unique(people: Any) -> list[Person]:

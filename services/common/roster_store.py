@@ -38,6 +38,26 @@ async def publish_roster(nc: Client, roster: Roster) -> str:
     return roster.version
 
 
+CONFIGURED_KEY = "configured"
+
+
+async def publish_configured_roster(nc: Client, configured: Roster) -> str:
+    """At a service's start: make the configured roster (``DISPATCH1310_ROSTER`` or the demo)
+    current only if it is new, or changed since it was last configured. A restart with the
+    same file keeps a roster loaded since with ``dispatch1310 roster load``."""
+    bucket = await roster_bucket(nc)
+    current = await read_roster(nc)
+    try:
+        last = (await bucket.get(CONFIGURED_KEY)).value or b""
+    except KeyNotFoundError:
+        last = b""
+    if current is not None and last.decode() == configured.version:
+        return current.version
+    version = await publish_roster(nc, configured)
+    await bucket.put(CONFIGURED_KEY, configured.version.encode())
+    return version
+
+
 def policy_key(version: str) -> str:
     return "policy." + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in version)
 

@@ -18,7 +18,7 @@ from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.metrics import Registry
 from services.common.roster import load_roster_file
-from services.common.roster_store import RosterHolder, publish_roster
+from services.common.roster_store import RosterHolder, publish_configured_roster
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
 from services.intake.deps import IntakeDeps
@@ -49,7 +49,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
         nc = await connect(settings.nats_url, "intake")
         await ensure_streams(nc.jetstream(), settings.replicas)
         configured = load_roster_file(settings.roster_path)
-        await publish_roster(nc, configured)
+        await publish_configured_roster(nc, configured)
         rosters = await RosterHolder.follow(nc, configured)
         store = JetStreamEventStore(nc)
         live = LiveCalls()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from events.models import KINDS, Caller, Kind, Outcome, Source
+from events.subjects import CALL_ID_PATTERN
+
+# A call id in a path is one subject token: '*' or '>' would address every call's events.
+CallIdPath = Annotated[str, Path(pattern=CALL_ID_PATTERN, max_length=64)]
 
 
 class _Body(BaseModel):

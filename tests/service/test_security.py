@@ -152,3 +152,14 @@ async def test_a_dispatch_paged_while_disconnected_arrives_on_reconnect(system: 
         return call_id in snapshot and "event: dispatch" not in seen
 
     await wait_for(held_not_ringing, timeout=5, what="a re-sync listing the accepted call without ringing")
+
+
+@pytest.mark.parametrize("call_ref", ["*", "%3E", "a.b", "x" * 65])
+async def test_a_call_id_that_is_not_one_subject_token_is_refused(system: System, call_ref: str) -> None:
+    await system.raise_call("b12")  # something a wildcard would find
+    assert (await system.http.get(f"/api/calls/{call_ref}")).status_code == 422
+    assert (await system.http.get(f"/api/calls/{call_ref}/timeline", headers=SUPERVISOR)).status_code == 422
+    action = await system.http.post(
+        f"/api/calls/{call_ref}/accept", json={"responder_id": "g1"}, headers=RESPONDER
+    )
+    assert action.status_code == 422

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -102,3 +103,15 @@ def test_roster_json_is_accepted_and_missing_fields_named() -> None:
     assert parse_roster('{"community": {"id": "c", "name": "C"}}').districts == ()
     with pytest.raises(RosterError, match=r"community\.name"):
         parse_roster('{"community": {"id": "c"}}')
+
+
+def test_the_stored_roster_holds_token_hashes_never_tokens() -> None:
+    roster = load_roster_file(None)
+    stored = roster.to_json()
+    assert b"demo-g1" not in stored and b"demo-supervisor" not in stored
+    assert b'"token"' not in stored
+    again = parse_roster(stored, "stored")
+    assert again.version == roster.version  # a file and its stored copy are one version
+    g1 = again.people["g1"]
+    assert g1.token is None
+    assert again.person_by_token_hash(hashlib.sha256(b"demo-g1").hexdigest()) == g1

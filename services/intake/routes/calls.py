@@ -26,7 +26,16 @@ from services.intake.auth import (
     sha256_hex,
 )
 from services.intake.deps import IntakeDeps, deps_of, execute, load_call
-from services.intake.schemas import ActionIn, AssignIn, CancelIn, EscalateIn, NoteIn, RaiseCallIn, ResolveIn
+from services.intake.schemas import (
+    ActionIn,
+    AssignIn,
+    CallIdPath,
+    CancelIn,
+    EscalateIn,
+    NoteIn,
+    RaiseCallIn,
+    ResolveIn,
+)
 from services.intake.views import call_view, timeline_view
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -107,12 +116,14 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
 
 
 @router.get("/{call_id}")
-async def get_call(call_id: str, request: Request) -> dict[str, Any]:
+async def get_call(call_id: CallIdPath, request: Request) -> dict[str, Any]:
     return await _view(deps_of(request), call_id)
 
 
 @router.get("/{call_id}/timeline")
-async def get_timeline(call_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+async def get_timeline(
+    call_id: CallIdPath, request: Request, who: Principal = Depends(principal)
+) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
     if auth_on(request) and not who.is_supervisor:
@@ -134,7 +145,7 @@ RESPONDER_ACTIONS: dict[str, type[c.ResponderAction]] = {
 
 def _responder_route(command_type: type[c.ResponderAction]) -> Any:
     async def act(
-        call_id: str, body: ActionIn, request: Request, who: Principal = Depends(principal)
+        call_id: CallIdPath, body: ActionIn, request: Request, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
         deps = deps_of(request)
         responder = acting_responder(request, who, body.responder_id)
@@ -152,7 +163,7 @@ for _action, _command_type in RESPONDER_ACTIONS.items():
 
 @router.post("/{call_id}/resolve")
 async def resolve(
-    call_id: str, body: ResolveIn, request: Request, who: Principal = Depends(principal)
+    call_id: CallIdPath, body: ResolveIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     if who.is_supervisor or is_duty_officer(deps, who.id):
@@ -174,7 +185,7 @@ async def resolve(
 
 @router.post("/{call_id}/cancel")
 async def cancel(
-    call_id: str,
+    call_id: CallIdPath,
     body: CancelIn,
     request: Request,
     x_call_secret: str | None = Header(default=None),
@@ -195,7 +206,7 @@ async def cancel(
 
 @router.post("/{call_id}/assign")
 async def assign(
-    call_id: str, body: AssignIn, request: Request, who: Principal = Depends(require_supervisor)
+    call_id: CallIdPath, body: AssignIn, request: Request, who: Principal = Depends(require_supervisor)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
@@ -221,7 +232,7 @@ async def assign(
 
 @router.post("/{call_id}/escalate")
 async def escalate(
-    call_id: str, body: EscalateIn, request: Request, who: Principal = Depends(require_supervisor)
+    call_id: CallIdPath, body: EscalateIn, request: Request, who: Principal = Depends(require_supervisor)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
@@ -237,7 +248,7 @@ async def escalate(
 
 @router.post("/{call_id}/notes")
 async def add_note(
-    call_id: str, body: NoteIn, request: Request, who: Principal = Depends(require_supervisor)
+    call_id: CallIdPath, body: NoteIn, request: Request, who: Principal = Depends(require_supervisor)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     await execute(deps, c.AddNote(call_id=call_id, by=who.id, text=body.text))

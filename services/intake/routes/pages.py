@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from services.intake.auth import Principal, require_user
 from services.intake.deps import deps_of
+from services.intake.schemas import CallIdPath
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 I18N = Path(__file__).resolve().parent.parent / "i18n"
@@ -39,7 +40,7 @@ async def board_page() -> FileResponse:
 
 
 @router.get("/calls/{call_id}", include_in_schema=False)
-async def audit_page(call_id: str) -> FileResponse:
+async def audit_page(call_id: CallIdPath) -> FileResponse:
     return _page("audit.html")
 
 
