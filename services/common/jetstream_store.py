@@ -67,23 +67,29 @@ class JetStreamEventStore:
         return int(ack.seq)
 
     async def load(self, call_id: str) -> tuple[list[StoredEvent], int]:
+        """The call's events in order and its version: the sequence of the last message on its
+        subjects, decodable or not, so a poison message can never make every append conflict."""
         found: list[StoredEvent] = []
         start = 1
+        version = 0
         while True:
-            batch, pending = await self._direct_get_batch(subjects.call_filter(call_id), start)
+            batch, pending, last = await self._direct_get_batch(subjects.call_filter(call_id), start)
             found.extend(batch)
-            if not pending or not batch:
+            version = max(version, last)
+            if not pending or not last:
                 break
-            start = batch[-1].seq + 1
-        return found, found[-1].seq if found else 0
+            start = last + 1
+        return found, version
 
-    async def _direct_get_batch(self, subject: str, start: int) -> tuple[list[StoredEvent], int]:
+    async def _direct_get_batch(self, subject: str, start: int) -> tuple[list[StoredEvent], int, int]:
+        """Events from ``start``, how many remain, and the last sequence seen (0: none)."""
         inbox = self.nc.new_inbox()
         sub = await self.nc.subscribe(inbox)
         try:
             request = json.dumps({"seq": start, "next_by_subj": subject, "batch": BATCH}).encode()
             await self.nc.publish(f"$JS.API.DIRECT.GET.{subjects.CALLS_STREAM}", request, reply=inbox)
             batch: list[StoredEvent] = []
+            last = 0
             while True:
                 try:
                     msg = await sub.next_msg(timeout=self.timeout)
@@ -91,12 +97,13 @@ class JetStreamEventStore:
                     raise StoreUnavailable(f"direct get of {subject} timed out") from exc
                 status = (msg.headers or {}).get("Status")
                 if status == "404":
-                    return batch, 0
+                    return batch, 0, last
                 if status == "204":
-                    return batch, int((msg.headers or {}).get("Nats-Num-Pending", "0"))
+                    return batch, int((msg.headers or {}).get("Nats-Num-Pending", "0")), last
                 if status is not None:
                     raise StoreUnavailable(f"direct get of {subject}: status {status}")
-                item = _stored(msg, int(msg.headers["Nats-Sequence"]))  # type: ignore[index]
+                last = int(msg.headers["Nats-Sequence"])  # type: ignore[index]
+                item = _stored(msg, last)
                 if item is not None:
                     batch.append(item)
         finally:

@@ -128,3 +128,21 @@ async def test_jetstream_append_survives_kill_9(nats_server, tmp_path) -> None: 
         assert [e.event.event_id for e in events] == ["c1-raised"]
     finally:
         await nc.close()
+
+
+async def test_a_poison_message_on_a_call_does_not_block_its_later_appends(nats_server) -> None:  # type: ignore[no-untyped-def]
+    nc = await connect(nats_server.url, "poison")
+    await ensure_streams(nc.jetstream())
+    store = JetStreamEventStore(nc)
+    try:
+        version = await store.append("c1", [raised("c1")], 0)
+        # A type this version does not know (a newer writer during a rolling upgrade, or garbage).
+        poison = await nc.jetstream().publish("calls.c1.SomethingNew", b'{"type": "SomethingNew"}')
+        events, loaded = await store.load("c1")
+        assert [e.event.event_id for e in events] == ["c1-raised"]
+        assert loaded == poison.seq > version
+        await store.append("c1", [note("c1", 1)], loaded)
+        events, _ = await store.load("c1")
+        assert [e.event.event_id for e in events] == ["c1-raised", "c1-note-1"]
+    finally:
+        await nc.close()
