@@ -119,6 +119,17 @@ async def test_duty_officer_and_override(system: System) -> None:
         headers=bearer("demo-c1"),
     )
     assert not_on_duty.status_code == 403
+    # ...and holds the desk's powers on any call: assign, note, escalate; the officer off duty does not.
+    call_id = phoned.json()["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    for path, body in (("assign", {"responder_id": "g3"}), ("notes", {"text": "已联系"}), ("escalate", {})):
+        desk = await system.http.post(f"/api/calls/{call_id}/{path}", json=body, headers=bearer("demo-c3"))
+        assert desk.status_code == 200, (path, desk.text)
+        off = await system.http.post(f"/api/calls/{call_id}/{path}", json=body, headers=bearer("demo-c1"))
+        assert off.status_code == 403, (path, off.text)
+    timeline = (await system.http.get(f"/api/calls/{call_id}/timeline", headers=SUPERVISOR)).json()["events"]
+    actors = {e["type"]: e["actor"] for e in timeline if e["type"] in ("NoteAdded", "EscalationRaised")}
+    assert actors == {"NoteAdded": "c3", "EscalationRaised": "c3"}
 
 
 async def test_supervisor_actions_appear_in_the_timeline_with_their_actor(system: System) -> None:

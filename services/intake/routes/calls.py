@@ -107,6 +107,13 @@ def is_duty_officer(deps: IntakeDeps, person_id: str) -> bool:
     return bool(check and check(person_id))
 
 
+async def require_desk(request: Request, who: Principal = Depends(principal)) -> Principal:
+    """A supervisor, or the community duty officer on duty now (the contract's desk powers)."""
+    if who is not ANONYMOUS and not who.is_supervisor and is_duty_officer(deps_of(request), who.id):
+        return who
+    return await require_supervisor(request, who)
+
+
 async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
     state = await load_call(deps, call_id)
     if state.merged_into:
@@ -206,7 +213,7 @@ async def cancel(
 
 @router.post("/{call_id}/assign")
 async def assign(
-    call_id: CallIdPath, body: AssignIn, request: Request, who: Principal = Depends(require_supervisor)
+    call_id: CallIdPath, body: AssignIn, request: Request, who: Principal = Depends(require_desk)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
@@ -232,7 +239,7 @@ async def assign(
 
 @router.post("/{call_id}/escalate")
 async def escalate(
-    call_id: CallIdPath, body: EscalateIn, request: Request, who: Principal = Depends(require_supervisor)
+    call_id: CallIdPath, body: EscalateIn, request: Request, who: Principal = Depends(require_desk)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
@@ -248,7 +255,7 @@ async def escalate(
 
 @router.post("/{call_id}/notes")
 async def add_note(
-    call_id: CallIdPath, body: NoteIn, request: Request, who: Principal = Depends(require_supervisor)
+    call_id: CallIdPath, body: NoteIn, request: Request, who: Principal = Depends(require_desk)
 ) -> dict[str, Any]:
     deps = deps_of(request)
     await execute(deps, c.AddNote(call_id=call_id, by=who.id, text=body.text))
