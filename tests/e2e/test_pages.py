@@ -12,7 +12,7 @@ from services.audit.app import build as build_audit
 from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings, Targets
 from tests.conftest import System
-from tests.support import make_settings, running
+from tests.support import bearer, make_settings, running
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -152,6 +152,14 @@ async def test_supervisor_assigns_from_the_board_and_away_changes_the_counts(
     await row.locator("[data-assign]").click()
     # The member's page shows the dispatch within a second of the supervisor's click.
     await expect(member.locator(f"[data-call='{call_id}']")).to_be_visible(timeout=1000)
+    # A note from the desk reaches the people on the call, text and all.
+    note = await system.http.post(
+        f"/api/calls/{call_id}/notes", json={"text": "水位上涨，带上沙袋"}, headers=bearer("demo-supervisor")
+    )
+    assert note.status_code == 200, note.text
+    await expect(member.locator(f"[data-call='{call_id}'] [data-note]")).to_contain_text(
+        "水位上涨，带上沙袋", timeout=2000
+    )
     await shot(board, "board-assign")
     await shot(member, "responder-assigned-by-supervisor")
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from events.models import ResponderAssigned
+from events.models import NoteAdded, ResponderAssigned
 from services.common.aggregate import CallState
 from services.common.event_store import StoredEvent
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
@@ -87,7 +87,10 @@ async def responder_stream(
         if isinstance(event, ResponderAssigned) and event.responder_id == responder_id:
             outbox.send("dispatch", _dispatch_payload(state, responder_id, now), item.seq)
         else:
-            outbox.send("update", {"event": event.type, "call": call_view(state, now)}, item.seq)
+            update: dict[str, Any] = {"event": event.type, "call": call_view(state, now)}
+            if isinstance(event, NoteAdded):  # a note is for the people on the call: its text goes along
+                update["note"] = {"at": event.at.isoformat(), "by": event.by, "text": event.text}
+            outbox.send("update", update, item.seq)
 
     return sse_response(request, outbox, live.listen(on_event))
 

@@ -23,8 +23,9 @@ function render() {
       enroute: ["arrive", "resolve"], arrived: ["resolve"] }[mine.status] || [];
     return el("div", { class: `card ${mine.status === "paged" ? "new" : ""}`, "data-call": call.call_id },
       el("div", {}, el("strong", {}, t(`kind_${call.kind}`)), " ", call.drill ? el("span", { class: "badge drill" }, t("drill")) : "",
-        " · ", call.address || call.building_id || "", " · ", el("span", { class: "badge", "data-my-status": mine.status }, mine.status || "")),
+        " · ", call.address || call.building_id || "", " · ", el("span", { class: "badge", "data-my-status": mine.status }, mine.status ? t(`dispatch_${mine.status}`) : "")),
       el("div", { class: "muted" }, call.caller ? `${call.caller.name} ${call.caller.phone}` : ""),
+      ...(call.notes || []).map((n) => el("div", { class: "note", "data-note": "" }, `${t("desk_note")}: ${n.text}`)),
       ...stageRows(call, now),
       el("div", { class: "actions" }, ...actions.map((action) =>
         el("button", { type: "button", "data-action": action, onclick: () => act(call.call_id, action) }, t(action)))));
@@ -46,7 +47,13 @@ async function setAvailability(status) {
 
 function connect() {
   const source = new EventSource(`/api/responders/${me.id}/stream?access_token=${encodeURIComponent(me.token)}`);
-  source.addEventListener("snapshot", (e) => { for (const call of JSON.parse(e.data).calls) calls.set(call.call_id, call); render(); });
+  source.addEventListener("snapshot", (e) => {
+    // The calls held now, from the read model: a call closed while offline must not keep its card.
+    const held = new Map(JSON.parse(e.data).calls.map((call) => [call.call_id, call]));
+    for (const id of [...calls.keys()]) if (!held.has(id)) calls.delete(id);
+    for (const [id, call] of held) calls.set(id, { ...calls.get(id), ...call });
+    render();
+  });
   source.addEventListener("dispatch", (e) => {
     const data = JSON.parse(e.data);
     const known = calls.get(data.call.call_id);
@@ -58,7 +65,10 @@ function connect() {
   });
   source.addEventListener("update", (e) => {
     const data = JSON.parse(e.data);
-    calls.set(data.call.call_id, { ...calls.get(data.call.call_id), ...data.call });
+    const known = calls.get(data.call.call_id) || {};
+    const notes = data.note ? [...(known.notes || []), data.note] : known.notes;
+    calls.set(data.call.call_id, { ...known, ...data.call, notes });
+    if (data.note) beep();
     render();
   });
 }
