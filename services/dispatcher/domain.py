@@ -124,7 +124,7 @@ def _kind_pages(
                 pages.append(_assign(state, person, state.level, policy, default_ack_s, team.id))
     if raised.kind in policy.skip_to_professional:
         for person in roster.professional:
-            if person.id not in state.assignments:
+            if person.id not in state.assignments and person.id not in availability.away:
                 pages.append(_assign(state, person, "professional", policy, default_ack_s))
     return pages
 

@@ -74,6 +74,10 @@ def test_fire_pages_the_professional_level_at_once_and_dispute_the_mediation_tea
     assert paged(plan(fire, ROSTER, 45)) == ["g1", "r1", "r2"]
     dispute = fold("c2", [raised("c2", building_id="b12", kind="dispute")])
     assert paged(plan(dispute, ROSTER, 45)) == ["g1", "t1"]
+    # Away is away at every level: a rescue team off duty and an away mediator are not paged.
+    away = Availability(away=frozenset({"r1", "t1"}))
+    assert paged(plan(fire, ROSTER, 45, away)) == ["g1", "r2"]
+    assert paged(plan(dispute, ROSTER, 45, away)) == ["g1"]
 
 
 def test_device_calls_page_the_paired_caretakers_first() -> None:
