@@ -145,6 +145,12 @@ async def test_idempotency_key_returns_the_same_call(system: System) -> None:
     assert first.json()["call_id"] == again.json()["call_id"]
     assert first.json()["secret"] == again.json()["secret"]
     assert (await system.log.types(first.json()["call_id"])).count("CallRaised") == 1
+    # The same key from another resident is another emergency, with its own secret.
+    other = {"caller": {"name": "李大爷", "phone": "13900000000"}, "building_id": "b21"}
+    theirs = await system.http.post("/api/calls", json=other, headers=headers)
+    assert theirs.status_code == 201
+    assert theirs.json()["call_id"] != first.json()["call_id"]
+    assert theirs.json()["secret"] != first.json()["secret"]
 
 
 async def test_bad_input_is_422_naming_the_field_and_stores_nothing(system: System) -> None:

@@ -71,8 +71,11 @@ async def raise_call(
         raise HTTPException(
             429, "too many calls from here; retry shortly", headers={"Retry-After": str(math.ceil(wait))}
         )
-    call_id = call_id_for_key(idempotency_key) if idempotency_key else new_call_id()
-    secret = derive("caller-secret", idempotency_key) if idempotency_key else secrets.token_urlsafe(18)
+    # A key is scoped by the caller's phone: two residents whose apps pick the same key raise
+    # two calls, and neither gets the other's call or secret.
+    scoped_key = f"{body.caller.phone}/{idempotency_key}" if idempotency_key else None
+    call_id = call_id_for_key(scoped_key) if scoped_key else new_call_id()
+    secret = derive("caller-secret", scoped_key) if scoped_key else secrets.token_urlsafe(18)
     roster = deps.roster
     district = roster.district_of(body.building_id)
     now = deps.clock.now()
