@@ -11,6 +11,7 @@ RESPONDERS_SUBJECTS = ("responders.>", "duty.>")
 DEAD_LETTER_PREFIX = "deadletter"
 ROSTER_BUCKET = "roster"
 NOTIFIER_BUCKET = "notifier"
+AUDIT_BUCKET = "audit"  # object store: the audit's checkpoint
 
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

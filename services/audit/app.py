@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
 import structlog
@@ -10,6 +12,7 @@ from nats.aio.msg import Msg
 
 from events import subjects
 from events.models import CallEvent, Fact
+from services.audit import checkpoint
 from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX, QueryError, answer, encode
 from services.common.clock import Clock, SystemClock
@@ -21,13 +24,21 @@ from services.common.streams import connect, ensure_streams
 log = structlog.get_logger("audit")
 
 
-class AuditService:
-    """Projections rebuilt from sequence 1 at start (the stream is the checkpoint), then live."""
+CHECKPOINT_EVERY_S = 30.0
 
-    def __init__(self, nc: Client, clock: Clock) -> None:
+
+class AuditService:
+    """Projections resumed from the last checkpoint (or rebuilt from sequence 1), then live;
+    checkpointed every ``checkpoint_every_s`` when something changed, and on stop."""
+
+    def __init__(self, nc: Client, clock: Clock, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> None:
         self.nc = nc
         self.clock = clock
+        self.checkpoint_every_s = checkpoint_every_s
         self.state = AuditState()
+        self.resumed_from = 0  # the CALLS sequence the checkpoint covered (0: rebuilt from 1)
+        self._saved_at: tuple[int, int] = (0, 0)
+        self._checkpointing: asyncio.Task[None] | None = None
         self.follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, self.on_fact)
         self.desk_follower = StreamFollower(subjects.RESPONDERS_STREAM, ">", self.on_desk_fact)
         self._sub: object | None = None
@@ -40,10 +51,38 @@ class AuditService:
         apply_desk(self.state, seq, fact)
 
     async def start(self) -> None:
-        await self.follower.start(self.nc)
-        await self.desk_follower.start(self.nc)
+        restored = await checkpoint.restore(self.nc)
+        if restored is not None:
+            self.state = restored
+            self.resumed_from = restored.last_seq
+            self._saved_at = (restored.last_seq, restored.desk_seq)
+        await self.follower.start(self.nc, from_seq=self.state.last_seq + 1)
+        await self.desk_follower.start(self.nc, from_seq=self.state.desk_seq + 1)
         self._sub = await self.nc.subscribe(f"{SUBJECT_PREFIX}*", queue="audit", cb=self.on_query)
-        log.info("service_started", events=self.state.events, calls=len(self.state.calls))
+        self._checkpointing = asyncio.create_task(self._checkpoint_regularly())
+        log.info(
+            "service_started",
+            events=self.state.events,
+            calls=len(self.state.calls),
+            resumed_from=self.resumed_from,
+        )
+
+    async def checkpoint(self) -> None:
+        """Save the projections if anything was folded since the last save."""
+        position = (self.state.last_seq, self.state.desk_seq)
+        if position == self._saved_at:
+            return
+        size = await checkpoint.save(self.nc, self.state)
+        self._saved_at = position
+        log.info("checkpoint_saved", last_seq=position[0], desk_seq=position[1], bytes=size)
+
+    async def _checkpoint_regularly(self) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_every_s)
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # NATS away: the next round (or the stop) saves it
+                log.warning("checkpoint_failed", error=repr(exc))
 
     async def on_query(self, msg: Msg) -> None:
         name = msg.subject.removeprefix(SUBJECT_PREFIX)
@@ -59,10 +98,18 @@ class AuditService:
         await msg.respond(encode(body))
 
     async def stop(self) -> None:
+        if self._checkpointing is not None:
+            self._checkpointing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointing
         if self._sub is not None:
             await self._sub.unsubscribe()  # type: ignore[attr-defined]
         await self.follower.stop()
         await self.desk_follower.stop()
+        try:
+            await asyncio.wait_for(self.checkpoint(), 5.0)
+        except Exception as exc:  # a checkpoint is an optimisation; the stream is the truth
+            log.warning("checkpoint_failed", error=repr(exc))
         await self.nc.close()
         log.info("service_stopped")
 

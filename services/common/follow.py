@@ -29,11 +29,13 @@ class StreamFollower:
         self._caught_up = asyncio.Event()
         self._sub: object | None = None
 
-    async def start(self, nc: Client, timeout: float = 60.0) -> None:
+    async def start(self, nc: Client, timeout: float = 60.0, from_seq: int = 1) -> None:
+        """Follow from ``from_seq`` (a checkpoint's next sequence; 1 = the whole history)."""
         js = nc.jetstream()
         info = await js.stream_info(self.stream)
         self._target = int(info.state.last_seq)
-        if self._target == 0:
+        self.last_seq = max(self.last_seq, from_seq - 1)
+        if self._target < from_seq:
             self._caught_up.set()
 
         async def on_message(msg: Msg) -> None:
@@ -54,7 +56,9 @@ class StreamFollower:
             cb=on_message,
             ordered_consumer=True,
             idle_heartbeat=1.0,  # a lost consumer (server restart) is recreated within ~2 s
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_seq, 1)
+            ),
             pending_msgs_limit=200_000,
         )
         with contextlib.suppress(TimeoutError):

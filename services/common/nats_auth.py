@@ -42,7 +42,7 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
     "dispatcher": (),
     "deadlines": (),
     "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),
-    "audit": ("$KV.audit.>", "$JS.API.STREAM.CREATE.KV_audit", "$JS.API.STREAM.CREATE.OBJ_audit"),
+    "audit": ("$O.audit.>", "$JS.API.STREAM.CREATE.OBJ_audit", "$JS.API.STREAM.PURGE.OBJ_audit"),
 }
 
 # Reading streams, consumers, acks, direct get: everything a service needs but creating streams.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from events import subjects
@@ -106,3 +106,9 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
             await js.key_value(bucket.bucket)
         except (BucketNotFoundError, NotFoundError):
             await js.create_key_value(bucket)
+    try:
+        await js.object_store(subjects.AUDIT_BUCKET)
+    except (BucketNotFoundError, NotFoundError):
+        await js.create_object_store(
+            subjects.AUDIT_BUCKET, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas)
+        )

@@ -1,8 +1,9 @@
 """The audit on a real nats-server: live projections equal a replay from sequence 1, also
-after the audit was stopped mid-run; reports over HTTP."""
+after the audit was stopped mid-run and resumed from its checkpoint; reports over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 
@@ -80,10 +81,14 @@ async def test_live_projection_equals_replay_even_across_an_audit_restart(
     rng = random.Random(1310)
     first = await build_audit(system_settings)
     assert isinstance(first, AuditService)
+    assert first.resumed_from == 0
+    # Stopped mid-run: the calls keep coming while it stops, checkpoints and is down.
+    traffic = asyncio.create_task(simulate_calls(calls, 0, 200, rng))
     async with running(first):
-        await simulate_calls(calls, 0, 100, rng)
-    # The audit is down while the next hundred calls happen (and the duty desk changes).
-    await simulate_calls(calls, 100, 100, rng)
+        await wait_for(lambda: first.state.last_seq > 300, timeout=30, what="the audit folding live traffic")
+    stopped_at = first.state.last_seq
+    await traffic
+    # While it is down the duty desk changes too.
     now = calls.clock.now()
     await append_fact(
         nc, AvailabilityChanged(event_id="a1", at=now, responder_id="g1", status="away", by="g1")
@@ -97,7 +102,10 @@ async def test_live_projection_equals_replay_even_across_an_audit_restart(
     second = await build_audit(system_settings)
     assert isinstance(second, AuditService)
     async with running(second):
+        # It resumed from its checkpoint, not from sequence 1 ...
+        assert second.resumed_from == stopped_at
         last = (await nc.jetstream().stream_info("CALLS")).state.last_seq
+        assert last > stopped_at
         await wait_for(lambda: second.state.last_seq >= last, what="audit caught up")
         result = await replay(nc)
         print(f"\nreplay: {result.events} events in {result.seconds:.3f}s = {result.events_per_s} events/s")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from services.audit.app import AuditService
+from services.audit.app import build as build_audit
 from services.common.embedded_nats import EmbeddedNats
 from services.common.event_store import StoreUnavailable
 from services.common.jetstream_store import JetStreamEventStore
@@ -14,7 +16,7 @@ from services.common.nats_auth import ADMIN, authorization_block, load_passwords
 from services.common.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
 from tests.factories import raised
-from tests.support import EventLog, make_settings, running, serving_intake
+from tests.support import EventLog, make_settings, running, serving_intake, wait_for
 
 
 @pytest.fixture
@@ -69,5 +71,26 @@ async def test_the_system_works_with_least_privilege_users(
             assert response.status_code == 201, response.text
             log = EventLog(JetStreamEventStore(admin))
             await log.wait_type(response.json()["call_id"], "ContactShared", timeout=3)
+    finally:
+        await admin.close()
+
+
+async def test_the_audit_user_may_checkpoint_and_resume(
+    secured: tuple[EmbeddedNats, dict[str, str]], tmp_path: Path
+) -> None:
+    server, passwords = secured
+    admin = await connect(url(server, passwords, ADMIN), "admin")
+    await ensure_streams(admin.jetstream(), update=True)
+    await JetStreamEventStore(admin).append("c1", [raised("c1")], 0)
+    settings = make_settings(url(server, passwords, "audit"), tmp_path)
+    try:
+        first = await build_audit(settings)
+        assert isinstance(first, AuditService)
+        async with running(first):
+            await wait_for(lambda: first.state.last_seq >= 1, what="the audit folding c1")
+        second = await build_audit(settings)
+        assert isinstance(second, AuditService)
+        async with running(second):
+            assert second.resumed_from == 1  # its checkpoint was written under its own user
     finally:
         await admin.close()
