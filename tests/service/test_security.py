@@ -163,3 +163,33 @@ async def test_a_call_id_that_is_not_one_subject_token_is_refused(system: System
         f"/api/calls/{call_ref}/accept", json={"responder_id": "g1"}, headers=RESPONDER
     )
     assert action.status_code == 422
+
+
+async def test_every_escalation_reaches_the_supervisors_board_stream(system: System) -> None:
+    seen = ""
+
+    async def watch(call_ref: list[str]) -> str:
+        nonlocal seen
+        async with system.http.stream("GET", "/api/board/stream", headers=SUPERVISOR) as stream:
+            assert stream.status_code == 200
+            async for chunk in stream.aiter_text():
+                seen += chunk
+                frames = seen.split("\n\n")
+                if call_ref and any(
+                    '"event":"EscalationRaised"' in f and call_ref[0] in f and '"level":"district"' in f
+                    for f in frames
+                ):
+                    return seen
+        raise AssertionError("board stream ended")
+
+    call_ref: list[str] = []
+    watcher = asyncio.create_task(watch(call_ref))
+    await wait_for(lambda: "event: snapshot" in seen, what="the board stream to open")
+    call_id = (await system.raise_call("b12"))["call_id"]
+    call_ref.append(call_id)
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    escalate = await system.http.post(
+        f"/api/calls/{call_id}/escalate", json={"reason": "水位上涨"}, headers=SUPERVISOR
+    )
+    assert escalate.status_code == 200, escalate.text
+    await asyncio.wait_for(watcher, timeout=5)
