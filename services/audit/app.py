@@ -67,7 +67,7 @@ class AuditService:
             resumed_from=self.resumed_from,
         )
 
-    async def checkpoint(self) -> None:
+    async def save_checkpoint(self) -> None:
         """Save the projections if anything was folded since the last save."""
         position = (self.state.last_seq, self.state.desk_seq)
         if position == self._saved_at:
@@ -80,7 +80,7 @@ class AuditService:
         while True:
             await asyncio.sleep(self.checkpoint_every_s)
             try:
-                await self.checkpoint()
+                await self.save_checkpoint()
             except Exception as exc:  # NATS away: the next round (or the stop) saves it
                 log.warning("checkpoint_failed", error=repr(exc))
 
@@ -107,7 +107,7 @@ class AuditService:
         await self.follower.stop()
         await self.desk_follower.stop()
         try:
-            await asyncio.wait_for(self.checkpoint(), 5.0)
+            await asyncio.wait_for(self.save_checkpoint(), 5.0)
         except Exception as exc:  # a checkpoint is an optimisation; the stream is the truth
             log.warning("checkpoint_failed", error=repr(exc))
         await self.nc.close()

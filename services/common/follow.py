@@ -13,6 +13,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import codec
 from events.models import Fact
+from services.common.jetstream_store import stream_seq
 
 log = structlog.get_logger("follow")
 
@@ -39,7 +40,7 @@ class StreamFollower:
             self._caught_up.set()
 
         async def on_message(msg: Msg) -> None:
-            seq = msg.metadata.sequence.stream
+            seq = stream_seq(msg)
             try:
                 fact = codec.decode(msg.data)
             except codec.DecodeError as exc:

@@ -117,7 +117,7 @@ class JetStreamEventStore:
         """Every event from ``from_seq`` in stream order, through an ordered push consumer.
 
         Messages are handed over in chunks by a subscription callback: nats-py's message
-        iterator costs an asyncio task per message, which made replay twice as slow.
+        iterator costs an asyncio task per message, which made replay five times slower.
         """
         end = await self.last_seq()
         if until_seq is not None:
