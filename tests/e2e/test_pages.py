@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -167,4 +168,52 @@ async def test_supervisor_assigns_from_the_board_and_away_changes_the_counts(
     await expect(member.locator("#mystatus")).to_have_text("暂离")
     await expect(counts).not_to_have_text(before, timeout=5000)
     assert "暂离 1" in await counts.inner_text()
+    await context.close()
+
+
+async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_false_alarm(
+    system: System, browser: Browser
+) -> None:
+    base = system.settings.http_url
+    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    board = await context.new_page()
+    note_text = "老人说门打不开"
+    board.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept(note_text)))
+    await board.goto(f"{base}/board")
+    await board.fill("#token", "demo-supervisor")
+    await board.click("button[type=submit]")
+    await expect(board.locator("#board")).to_be_visible()
+
+    # An old resident phoned the committee: the desk raises the call for them.
+    await board.click("#phonein summary")
+    await board.fill("#pi-name", "独居老人")
+    await board.fill("#pi-phone", "13800000077")
+    await board.select_option("#pi-building", "b12")
+    await board.select_option("#pi-kind", "medical")
+    await board.click("#phonein-form button[type=submit]")
+    row = board.locator("#rows tr").filter(has=board.locator("[data-source=phone]"))
+    await expect(row).to_have_count(1, timeout=5000)
+    call_id = await row.get_attribute("data-call")
+    assert call_id
+
+    await row.locator("[data-action=note]").click()
+    await row.locator("[data-action=escalate]").click()
+    await expect(row.locator("td").nth(2)).to_contain_text("已升级", timeout=5000)
+    await shot(board, "board-desk-actions")
+    await row.locator("[data-action=false_alarm]").click()
+    await expect(board.locator(f"tr[data-call='{call_id}']")).to_have_count(0, timeout=5000)
+
+    timeline = (
+        await system.http.get(f"/api/calls/{call_id}/timeline", headers=bearer("demo-supervisor"))
+    ).json()["events"]
+    by_type = {e["type"]: e for e in timeline}
+    assert by_type["CallRaised"]["data"]["source"] == "phone"
+    assert by_type["CallRaised"]["data"]["raised_by"] == "s1"
+    assert by_type["NoteAdded"]["data"]["text"] == note_text and by_type["NoteAdded"]["actor"] == "s1"
+    manual = [e for e in timeline if e["type"] == "EscalationRaised" and e["data"]["reason"] == "manual"]
+    assert manual and manual[0]["actor"] == "s1"
+    assert (
+        by_type["CallResolved"]["data"]["outcome"] == "false_alarm"
+        and by_type["CallResolved"]["actor"] == "s1"
+    )
     await context.close()

@@ -1,5 +1,7 @@
 // Supervisor board: open calls live over SSE, stage countdowns, escalations highlighted,
-// district filter, per-district availability counts, assign a named person.
+// district filter, per-district availability counts; the desk's actions on a call (assign a
+// named person, escalate now, add a note, resolve or close as a false alarm) and a call raised
+// for a resident who phoned in.
 const TOKEN_KEY = "dispatch1310.supervisor";
 let token = null;
 let people = [];
@@ -17,21 +19,59 @@ function render() {
   const now = Date.now();
   const rows = [...open.values()].filter((c) => c.status === "open" && (!district || c.district_id === district));
   document.getElementById("rows").replaceChildren(...rows.map((call) => {
-    const candidates = people.filter((p) => !call.district_id || p.district_id === call.district_id || p.level !== "building");
+    // The people of the call's district, and those of the level now handling it.
+    const candidates = people.filter((p) => (call.district_id && p.district_id === call.district_id) || (!p.district_id && p.level === call.level));
     const select = el("select", { "aria-label": t("assign") }, ...candidates.map((p) => el("option", { value: p.id }, `${p.name} (${t(p.status)})`)));
     return el("tr", { class: call.level !== "building" ? "escalated" : "", "data-call": call.call_id },
       el("td", {}, el("a", { href: `/calls/${call.call_id}` }, call.call_id.slice(0, 8))),
-      el("td", {}, t(`kind_${call.kind}`), " ", el("span", { class: "badge" }, call.source), call.drill ? el("span", { class: "badge drill" }, t("drill")) : ""),
+      el("td", {}, t(`kind_${call.kind}`), " ", el("span", { class: "badge", "data-source": call.source }, t(`source_${call.source}`)), call.drill ? el("span", { class: "badge drill" }, t("drill")) : ""),
       el("td", {}, t(`level_${call.level}`), call.level !== "building" ? el("span", { class: "badge" }, t("escalated")) : ""),
-      el("td", {}, call.assignees.map((a) => `${a.name} (${a.status})`).join(", ")),
+      el("td", {}, call.assignees.map((a) => `${a.name} (${t(`dispatch_${a.status}`)})`).join(", ")),
       cell(call, "contact", now), cell(call, "reach", now), cell(call, "onsite", now),
-      el("td", {}, select, el("button", { type: "button", "data-assign": call.call_id, onclick: () => assign(call.call_id, select.value) }, t("assign"))));
+      el("td", {}, select, el("button", { type: "button", "data-assign": call.call_id, onclick: () => assign(call.call_id, select.value) }, t("assign"))),
+      el("td", { class: "actions" },
+        el("button", { type: "button", "data-action": "escalate", onclick: () => escalate(call.call_id) }, t("escalate")),
+        el("button", { type: "button", "data-action": "note", onclick: () => addNote(call.call_id) }, t("add_note")),
+        el("button", { type: "button", "data-action": "handled", onclick: () => resolve(call.call_id, "handled") }, t("resolve_handled")),
+        el("button", { type: "button", "data-action": "false_alarm", onclick: () => resolve(call.call_id, "false_alarm") }, t("false_alarm"))));
   }));
 }
 
-async function assign(callId, personId) {
-  try { open.set(callId, await api("POST", `/api/calls/${callId}/assign`, { responder_id: personId }, token)); render(); }
-  catch (e) { alert(`${t("error")}: ${e.message}`); }
+async function act(callId, path, body) {
+  try {
+    const view = await api("POST", `/api/calls/${callId}/${path}`, body, token);
+    if (view.status === "open") open.set(callId, view); else open.delete(callId);
+    render();
+  } catch (e) { alert(`${t("error")}: ${e.message}`); }
+}
+
+const assign = (callId, personId) => act(callId, "assign", { responder_id: personId });
+const escalate = (callId) => act(callId, "escalate", { reason: "manual" });
+
+function addNote(callId) {
+  const text = prompt(t("note_prompt"));
+  if (text && text.trim()) act(callId, "notes", { text: text.trim() });
+}
+
+function resolve(callId, outcome) {
+  if (confirm(t(outcome === "false_alarm" ? "confirm_false_alarm" : "confirm_resolve"))) act(callId, "resolve", { outcome });
+}
+
+async function raisePhonedIn(event) {
+  event.preventDefault();
+  const body = {
+    caller: { name: document.getElementById("pi-name").value, phone: document.getElementById("pi-phone").value },
+    building_id: document.getElementById("pi-building").value || null,
+    kind: document.getElementById("pi-kind").value,
+    note: document.getElementById("pi-note").value,
+    source: "phone",
+  };
+  try {
+    const view = await api("POST", "/api/calls", body, token);
+    open.set(view.call_id, view);
+    event.target.reset();
+    render();
+  } catch (e) { alert(`${t("error")}: ${e.message}`); }
 }
 
 async function refreshDesk() {
@@ -58,6 +98,9 @@ async function start(value) {
   const districts = await api("GET", "/api/buildings");
   const seen = new Set();
   for (const b of districts) if (!seen.has(b.district_id)) { seen.add(b.district_id); document.getElementById("district").append(el("option", { value: b.district_id }, b.district_name)); }
+  document.getElementById("pi-building").replaceChildren(el("option", { value: "" }, t("choose_building")),
+    ...districts.map((b) => el("option", { value: b.id }, `${b.district_name} · ${b.name}`)));
+  document.getElementById("pi-kind").replaceChildren(...KINDS.map((k) => el("option", { value: k }, t(`kind_${k}`))));
   const source = new EventSource(`/api/board/stream?access_token=${encodeURIComponent(token)}`);
   source.addEventListener("snapshot", (e) => { open.clear(); for (const c of JSON.parse(e.data).calls) open.set(c.call_id, c); render(); });
   source.addEventListener("update", (e) => {
@@ -71,4 +114,5 @@ async function start(value) {
 
 document.getElementById("login").addEventListener("submit", (e) => { e.preventDefault(); start(document.getElementById("token").value); });
 document.getElementById("district").addEventListener("change", render);
+document.getElementById("phonein-form").addEventListener("submit", raisePhonedIn);
 loadTexts().then(() => { const saved = localStorage.getItem(TOKEN_KEY); if (saved) start(saved); });

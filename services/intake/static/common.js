@@ -1,6 +1,7 @@
 // Shared by every page: texts from the catalogue of the chosen language, small helpers.
 const LANG_KEY = "dispatch1310.lang";
 let T = {};
+const KINDS = ["flood", "fire", "medical", "elderly_missing", "dispute", "other"];  // the contract's kinds
 
 async function loadTexts() {
   const lang = localStorage.getItem(LANG_KEY) || "zh-CN";
