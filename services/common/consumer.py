@@ -48,10 +48,14 @@ class Partitions:
         self.queues: list[asyncio.Queue[Msg]] = [asyncio.Queue(depth) for _ in range(count)]
         self.workers: list[asyncio.Task[None]] = []
 
+    def index(self, key: str) -> int:
+        """The partition that handles ``key``."""
+        return zlib.crc32(key.encode()) % len(self.queues)
+
     async def submit(self, key: str, msg: Msg) -> None:
         if not self.workers:
             self.workers = [asyncio.create_task(self._work(queue)) for queue in self.queues]
-        await self.queues[zlib.crc32(key.encode()) % len(self.queues)].put(msg)
+        await self.queues[self.index(key)].put(msg)
 
     async def _work(self, queue: asyncio.Queue[Msg]) -> None:
         while True:

@@ -24,6 +24,7 @@ from services.notifier.handlers import Notifier
 from services.notifier.rate_limit import PerPersonLimit
 
 DURABLE = "notifier"
+PARTITIONS = 8
 
 
 async def build(settings: Settings, sms: Channel | None = None) -> Service:
@@ -40,10 +41,22 @@ async def build(settings: Settings, sms: Channel | None = None) -> Service:
     notifier = Notifier(nc, rosters, webhook, chosen_sms, PerPersonLimit())
     router = NatsRouter()
     # A new notifier starts from now: it must not text people about last year's calls.
-    subscribe_events(router, nc, DURABLE, notifier.handle, deliver_policy=DeliverPolicy.NEW)
+    # Calls are delivered concurrently (in order within a call), so a webhook being retried
+    # (up to ~28 s: 5 tries of 5 s plus backoff) holds up only its own call, and the ack wait
+    # outlasts those retries so a slow delivery is not redelivered while it is still trying.
+    partitions = subscribe_events(
+        router,
+        nc,
+        DURABLE,
+        notifier.handle,
+        deliver_policy=DeliverPolicy.NEW,
+        partitions=PARTITIONS,
+        ack_wait_s=60.0,
+    )
+    assert partitions is not None
     broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)
-    return BrokerService(DURABLE, broker, [rosters.close, http.aclose, nc.close])
+    return BrokerService(DURABLE, broker, [partitions.close, rosters.close, http.aclose, nc.close])
 
 
 def run(settings: Settings) -> None:

@@ -84,8 +84,9 @@ class WebhookChannel:
                     break  # the receiver refuses this message: retrying will not help
             except httpx.HTTPError as exc:
                 last = repr(exc)
-            log.warning("webhook_retry", attempt=attempt, error=last, call_id=notification.call_id)
-            await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            if attempt < self.attempts:
+                log.warning("webhook_retry", attempt=attempt, error=last, call_id=notification.call_id)
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         raise DeliveryFailed(f"webhook {address}: {last} after {attempt} attempt(s)")
 
 

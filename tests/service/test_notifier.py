@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from services.common.embedded_nats import free_port
+from services.common.ids import call_id_for_key
 from services.notifier.channels import HttpSms, Notification, WebhookChannel, webhook_signature
 from services.notifier.rate_limit import PerPersonLimit
 from tests.conftest import System
@@ -48,8 +51,6 @@ async def receiver(statuses: list[int]) -> AsyncIterator[FakeReceiver]:
             Starlette(routes=[Route("/hook", hook, methods=["POST"])]), port=port, log_level="warning"
         )
     )
-    import asyncio
-
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, what="fake receiver")
     fake.url = f"http://127.0.0.1:{port}/hook"
@@ -140,3 +141,46 @@ async def test_dispatch_goes_out_by_sms_marked_as_drill(system: System) -> None:
         await system.raise_call("b21", drill=True)
         await wait_for(lambda: sms.sent, what="an SMS")
     assert sms.sent[0][0] == "13600000006" and "演练" in sms.sent[0][1]
+
+
+class StuckSms:
+    """An SMS gateway that hangs on one number and delivers the rest."""
+
+    def __init__(self, stuck_on: str) -> None:
+        self.stuck_on = stuck_on
+        self.sent: list[tuple[str, str]] = []
+        self.release = asyncio.Event()
+
+    async def send(self, notification: Notification, address: str) -> None:
+        if address == self.stuck_on:
+            await self.release.wait()
+        self.sent.append((address, notification.call_id))
+
+
+async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> None:
+    from services.notifier.app import PARTITIONS, build
+    from tests.support import running
+
+    sms = StuckSms(stuck_on="13600000001")  # g1, first at b12
+    async with running(await build(system.settings, sms=sms)):
+        stuck = (await system.raise_call("b12"))["call_id"]
+        await system.log.wait_type(stuck, "ResponderAssigned")
+        # Another building's call, whose id (fixed by its Idempotency-Key) falls in another
+        # partition than the hung one.
+        phone = "13910000000"
+        key = next(
+            f"k{n}"
+            for n in range(100)
+            if zlib.crc32(call_id_for_key(f"{phone}/k{n}").encode()) % PARTITIONS
+            != zlib.crc32(stuck.encode()) % PARTITIONS
+        )
+        body = {"caller": {"name": "李", "phone": phone}, "building_id": "b21"}
+        response = await system.http.post("/api/calls", json=body, headers={"Idempotency-Key": key})
+        other = response.json()["call_id"]
+        assert other == call_id_for_key(f"{phone}/{key}")
+        await wait_for(
+            lambda: any(cid == other for _, cid in sms.sent), timeout=2, what="the other call's SMS"
+        )
+        assert not any(cid == stuck for _, cid in sms.sent)
+        sms.release.set()
+        await wait_for(lambda: any(cid == stuck for _, cid in sms.sent), timeout=2, what="the hung SMS")
