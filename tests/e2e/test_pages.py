@@ -217,3 +217,30 @@ async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_fal
         and by_type["CallResolved"]["actor"] == "s1"
     )
     await context.close()
+
+
+async def test_a_refused_raise_is_shown_to_the_resident_with_the_duty_number(
+    system: System, browser: Browser
+) -> None:
+    phone = "13800000088"
+    # The same phone has just raised several calls: the next one is slowed down (429).
+    for building in ("b12", "b14", "b21", "b22"):
+        await system.http.post(
+            "/api/calls", json={"caller": {"name": "张", "phone": phone}, "building_id": building}
+        )
+    context = await browser.new_context(viewport={"width": 420, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{system.settings.http_url}/?b=b12")
+    await expect(page.locator("#duty")).not_to_be_empty()
+    await page.fill("#name", "张")
+    await page.fill("#phone", phone)
+    await page.click("#help")
+    error = page.locator("#raise-error")
+    await expect(error).to_be_visible(timeout=5000)
+    await expect(error).to_contain_text("求助没有发出")
+    await expect(error).to_contain_text("求助次数太多")
+    on_duty = (await system.http.get("/api/duty")).json()["on_duty"]
+    await expect(error.locator("a.tel")).to_have_attribute("href", f"tel:{on_duty['phone']}")
+    await expect(page.locator("#raise")).to_be_visible()  # the form stays, ready for another press
+    await shot(page, "resident-refused")
+    await context.close()

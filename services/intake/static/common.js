@@ -64,12 +64,19 @@ function tickStages() {
 }
 setInterval(tickStages, 1000);
 
-async function api(method, path, body, token) {
-  const headers = { "Content-Type": "application/json" };
+async function api(method, path, body, token, extraHeaders = {}) {
+  const headers = { "Content-Type": "application/json", ...extraHeaders };
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : `${response.status}`);
+  if (!response.ok) {
+    const detail = typeof data.detail === "string" ? data.detail
+      : Array.isArray(data.detail) ? data.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ")
+      : `${response.status}`;
+    const error = new Error(detail);
+    error.status = response.status;
+    throw error;
+  }
   return data;
 }
 

@@ -39,6 +39,32 @@ async function follow(callId) {
   }
 }
 
+// One key per help request, kept across retries: a retried tap never raises a second call.
+let pendingKey = null;
+const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function raiseWithRetry(body) {
+  for (let attempt = 1; ; attempt++) {
+    try { return await api("POST", "/api/calls", body, null, { "Idempotency-Key": pendingKey }); }
+    catch (e) {
+      // The network or the store is briefly away: try again by itself, same key.
+      const transient = e.status === undefined || e.status === 503;
+      if (!transient || attempt >= 3) throw e;
+      await sleep(1000 * attempt);
+    }
+  }
+}
+
+function showRaiseError(error) {
+  const box = document.getElementById("raise-error");
+  const duty = document.getElementById("duty");
+  const known = T[`raise_error_${error.status}`];  // the catalogue's words where it has them
+  box.replaceChildren(el("strong", {}, t("raise_failed")), " ", known || error.message || "",
+    duty.textContent ? el("div", {}, `${t("raise_failed_call")} `, el("a", { class: "tel", href: duty.href }, duty.textContent)) : "");
+  box.classList.remove("hidden");
+}
+
 document.getElementById("raise").addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = {
@@ -47,11 +73,22 @@ document.getElementById("raise").addEventListener("submit", async (event) => {
     kind: document.querySelector("input[name=kind]:checked").value,
     note: document.getElementById("note").value,
   };
-  const call = await api("POST", "/api/calls", body);
-  localStorage.setItem(`dispatch1310.secret.${call.call_id}`, call.secret);
-  history.replaceState(null, "", `/?call=${call.call_id}`);
-  render(call);
-  follow(call.call_id);
+  const button = document.getElementById("help");
+  document.getElementById("raise-error").classList.add("hidden");
+  pendingKey = pendingKey || newKey();
+  button.disabled = true;
+  try {
+    const call = await raiseWithRetry(body);
+    pendingKey = null;
+    localStorage.setItem(`dispatch1310.secret.${call.call_id}`, call.secret);
+    history.replaceState(null, "", `/?call=${call.call_id}`);
+    render(call);
+    follow(call.call_id);
+  } catch (e) {
+    showRaiseError(e);
+  } finally {
+    button.disabled = false;
+  }
 });
 
 document.getElementById("cancel").addEventListener("click", async () => {
