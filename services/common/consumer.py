@@ -22,6 +22,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
+from services.common.jetstream_store import stream_seq
 
 EventHandler = Callable[[Fact, int], Awaitable[None]]
 log = structlog.get_logger("consumer")
@@ -82,12 +83,28 @@ def subscribe_events(
     ack_wait_s: float = 30.0,
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
     partitions: int = 1,
+    in_stream_order: dict[str, Callable[[Fact, int], None]] | None = None,
 ) -> Partitions | None:
     """Register a durable pull consumer named ``durable`` that feeds ``handle(event, seq)``.
 
     With ``partitions`` > 1, events are handled concurrently across calls and in order
     within a call; the returned Partitions must be closed when the service stops.
+    ``in_stream_order`` maps event types to quick synchronous hooks that see those events in
+    stream order, before the concurrent handling: decisions that depend on what came earlier
+    across calls (is this call a duplicate of another?) are taken there. A redelivery calls
+    its hook again, so hooks must be idempotent.
     """
+    hooks = in_stream_order or {}
+
+    def sequence(raw: Msg) -> None:
+        hook = hooks.get(raw.subject.rsplit(".", 1)[-1])
+        if hook is None:
+            return
+        try:
+            event = codec.decode(raw.data)
+        except Exception:
+            return  # a poison message: ``process`` dead-letters it
+        hook(event, stream_seq(raw))
 
     async def process(raw: Msg) -> None:
         seq = raw.metadata.sequence.stream
@@ -130,6 +147,7 @@ def subscribe_events(
     )
     async def consume(msg: NatsMessage) -> None:
         raw: Msg = msg.raw_message
+        sequence(raw)
         if partitioned is None:
             await process(raw)
         else:

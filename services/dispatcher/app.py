@@ -41,7 +41,14 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     router = NatsRouter()
-    partitions = subscribe_events(router, nc, DURABLE, dispatcher.handle, partitions=PARTITIONS)
+    partitions = subscribe_events(
+        router,
+        nc,
+        DURABLE,
+        dispatcher.handle,
+        partitions=PARTITIONS,
+        in_stream_order={"CallRaised": dispatcher.sequence_raised},
+    )
     broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)
     assert partitions is not None

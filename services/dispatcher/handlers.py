@@ -27,6 +27,7 @@ class Dispatcher:
         self.rosters = rosters
         self.settings = settings
         self.open_calls = OpenCalls()
+        self.duplicates: dict[str, str | None] = {}  # call -> the call it duplicates, decided in order
         self.duty = DutyBook()
         self.handlers: dict[type[Fact], Callable[[CallEvent, int], Awaitable[None]]] = {
             CallRaised: self.on_raised,
@@ -56,13 +57,30 @@ class Dispatcher:
         else:
             self.open_calls.apply(event, seq)
 
-    async def on_raised(self, event: CallEvent, seq: int) -> None:
-        assert isinstance(event, CallRaised)
-        primary = duplicate_of(
+    def _duplicate_of(self, event: CallRaised) -> str | None:
+        return duplicate_of(
             CallState(event.call_id, status="open", raised=event),
             self.open_calls.by_building,
             self.settings.merge_window_s,
         )
+
+    def sequence_raised(self, event: Fact, seq: int = 0) -> None:
+        """In stream order, before calls are handled concurrently: decide whether a new call
+        duplicates an open one, and make a call that does not visible to the calls after it.
+        Neighbours who tap at the same moment thus get one dispatch, not one each."""
+        if not isinstance(event, CallRaised) or event.call_id in self.duplicates:
+            return
+        primary = self._duplicate_of(event)
+        if primary is None:
+            self.open_calls.register(event)
+        self.duplicates[event.call_id] = primary
+
+    async def on_raised(self, event: CallEvent, seq: int) -> None:
+        assert isinstance(event, CallRaised)
+        if event.call_id in self.duplicates:
+            primary = self.duplicates.pop(event.call_id)
+        else:  # not sequenced (a redelivery after its decision was used): decide now
+            primary = self._duplicate_of(event)
         if primary is not None:
             log.info("call_merged", into=primary)
             await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))

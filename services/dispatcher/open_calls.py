@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from events.models import CallEvent
+from events.models import CallEvent, CallRaised
 from services.common.aggregate import ACTIVE, CallState
 from services.common.open_calls import OpenCallStates
 
@@ -23,14 +23,19 @@ class OpenCalls:
             return  # a redelivery: already folded
         before, state = folded
         if state.is_open:
-            if before is None and state.raised is not None and state.raised.building_id:
-                raised = state.raised
-                self.by_building.setdefault(raised.building_id or "", []).append(
-                    (state.call_id, raised.at, raised.drill)
-                )
+            if before is None and state.raised is not None:
+                self.register(state.raised)
         else:
             self._drop_from_building(state)
         self._update_holders(state)
+
+    def register(self, raised: CallRaised) -> None:
+        """Make an open call visible to later calls of its building (idempotent)."""
+        if not raised.building_id:
+            return
+        entries = self.by_building.setdefault(raised.building_id, [])
+        if all(entry[0] != raised.call_id for entry in entries):
+            entries.append((raised.call_id, raised.at, raised.drill))
 
     def known(self, call_id: str) -> tuple[CallState, int] | None:
         return self.states.known(call_id)

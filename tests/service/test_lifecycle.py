@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from tests.service.conftest import System
@@ -72,6 +73,35 @@ async def test_second_call_for_the_building_is_merged_and_sees_the_contact(syste
     assert "ResponderAssigned" not in await system.log.types(second)
     view = (await system.http.get(f"/api/calls/{second}")).json()
     assert view["merged_into"] == first and view["contact"]["id"] == "g1"
+
+
+async def test_a_burst_of_calls_from_one_building_is_dispatched_once(system: System) -> None:
+    """A flood: neighbours tap at the same moment; calls are handled concurrently, yet exactly
+    one of them is dispatched and every other one is merged into it."""
+    raised = await asyncio.gather(
+        *(
+            system.http.post(
+                "/api/calls",
+                json={"caller": {"name": f"邻居{n}", "phone": f"1370000{n:04d}"}, "building_id": "b14"},
+            )
+            for n in range(12)
+        )
+    )
+    call_ids = [r.json()["call_id"] for r in raised]
+    assert len(set(call_ids)) == 12
+
+    async def settled() -> dict[str, list[str]] | None:
+        types = {cid: await system.log.types(cid) for cid in call_ids}
+        done = all("CallMerged" in t or "ContactShared" in t for t in types.values())
+        return types if done else None
+
+    types = await wait_for(settled, timeout=10, what="every call dispatched or merged")
+    dispatched = [cid for cid, t in types.items() if "ResponderAssigned" in t]
+    assert len(dispatched) == 1, f"{len(dispatched)} calls of one building were dispatched"
+    for cid in types:
+        if cid not in dispatched:
+            merged = (await system.log.wait_type(cid, "CallMerged"))[0]
+            assert merged.into_call_id == dispatched[0]
 
 
 async def test_accept_arrive_resolve_meets_each_stage(system: System) -> None:
