@@ -12,6 +12,7 @@ DEAD_LETTER_PREFIX = "deadletter"
 ROSTER_BUCKET = "roster"
 NOTIFIER_BUCKET = "notifier"
 AUDIT_BUCKET = "audit"  # object store: the audit's checkpoint
+DEVICES_BUCKET = "devices"  # signed device bodies already accepted (replay ledger)
 
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

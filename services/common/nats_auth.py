@@ -38,7 +38,13 @@ OWNED_EVENTS: dict[str, tuple[str, ...]] = {
 }
 
 OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
-    "intake": ("responders.*.AvailabilityChanged", "duty.DutyOverrideSet", "$KV.roster.>", "audit.query.>"),
+    "intake": (
+        "responders.*.AvailabilityChanged",
+        "duty.DutyOverrideSet",
+        "$KV.roster.>",
+        "$KV.devices.>",
+        "audit.query.>",
+    ),
     "dispatcher": (),
     "deadlines": (),
     "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),

@@ -101,6 +101,8 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
         KeyValueConfig(
             bucket=subjects.NOTIFIER_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=7 * 86400
         ),
+        # Signed device bodies accepted: twice the device freshness window (300 s).
+        KeyValueConfig(bucket=subjects.DEVICES_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=600),
     ):
         try:
             await js.key_value(bucket.bucket)

@@ -6,8 +6,10 @@ import asyncio
 import json
 import time
 
+from services.common.embedded_nats import free_port
 from services.intake.device_auth import sign
 from tests.service.conftest import System
+from tests.support import serving_intake
 
 SECRET = "demo-bracelet-secret-7"
 
@@ -67,6 +69,18 @@ async def test_a_replayed_signed_body_is_refused(system: System) -> None:
     raw, headers = signed(sos())
     assert (await system.http.post("/api/alerts/device", content=raw, headers=headers)).status_code == 201
     assert (await system.http.post("/api/alerts/device", content=raw, headers=headers)).status_code == 401
+
+
+async def test_a_replay_is_refused_by_another_or_a_restarted_intake_too(system: System) -> None:
+    raw, headers = signed(sos())
+    first = await system.http.post("/api/alerts/device", content=raw, headers=headers)
+    assert first.status_code == 201
+    # A second intake process (or the first one after a restart) on the same NATS.
+    other = system.settings.with_(http_port=free_port())
+    async with serving_intake(other) as second:
+        replayed = await second.post("/api/alerts/device", content=raw, headers=headers)
+        assert replayed.status_code == 401 and "replayed" in replayed.text
+    assert "DeviceAlertReceived" not in await system.log.types(first.json()["call_id"])
 
 
 async def test_ten_sos_in_a_row_make_one_call_with_the_newest_position(system: System) -> None:

@@ -21,9 +21,11 @@ from events import commands as c
 from events.models import STAGES, Caller, Kind, Position, StageTimes
 from services.common.aggregate import CallState
 from services.common.ids import new_call_id
-from services.intake.deps import IntakeDeps, deps_of, execute
-from services.intake.device_auth import DeviceAuthError, ReplayGuard, verify
+from services.common.roster import Device
+from services.intake.deps import IntakeDeps, deps_of, execute, unavailable
+from services.intake.device_auth import DeviceAuthError, replay_key, verify
 from services.intake.live import LiveCalls
+from services.intake.replay_ledger import ReplayLedger
 from services.intake.routes.calls import starting_level
 
 router = APIRouter(tags=["devices"])
@@ -46,7 +48,14 @@ class DeviceDesk:
     def __init__(self) -> None:
         self.locks: dict[str, asyncio.Lock] = {}
         self.open_call: dict[str, str] = {}
-        self.replays = ReplayGuard()
+        self.ledger: ReplayLedger | None = None
+
+    async def replays(self, deps: IntakeDeps) -> ReplayLedger:
+        if self.ledger is None:
+            if deps.nc is None:
+                raise unavailable()
+            self.ledger = await ReplayLedger.open(deps.nc)
+        return self.ledger
 
 
 def desk_of(deps: IntakeDeps) -> DeviceDesk:
@@ -80,9 +89,24 @@ async def device_alert(
     now = time.time()
     try:
         verify(device.secret, x_timestamp, x_signature, body, now)
-        desk.replays.check_and_remember(x_signature or "", now)
     except DeviceAuthError as exc:
         raise _unauthorized(str(exc)) from None
+    ledger = await desk.replays(deps)
+    key = replay_key(x_signature or "")
+    try:
+        claimed = await ledger.claim(key)
+    except Exception:
+        raise unavailable() from None
+    if not claimed:
+        raise _unauthorized("replayed signature")
+    try:
+        return await _record_alert(deps, desk, device, body)
+    except BaseException:
+        await ledger.release(key)  # nothing stored: the device's retry must be accepted
+        raise
+
+
+async def _record_alert(deps: IntakeDeps, desk: DeviceDesk, device: Device, body: bytes) -> JSONResponse:
     try:
         alert = DeviceAlertIn.model_validate_json(body)
     except ValidationError as exc:
