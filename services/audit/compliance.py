@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,6 +28,9 @@ from services.audit.projections import CallFacts
 
 GroupBy = Literal["district", "building", "level", "day", "week", "month"]
 GROUPS: tuple[str, ...] = ("district", "building", "level", "day", "week", "month")
+
+
+PERIODS = ("day", "week", "month")
 
 
 def stage_outcome(facts: CallFacts, stage: str, now: datetime) -> tuple[str, float | None]:
@@ -53,14 +57,23 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 3)
 
 
-def group_key(facts: CallFacts, group_by: str) -> str:
+def parse_utc_offset(value: str) -> timedelta:
+    """``+08:00`` -> 8 hours: the community's local time, for day/week/month periods."""
+    match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", value.strip())
+    if not match or int(match[2]) > 14 or int(match[3]) > 59:
+        raise ValueError(f"tz: a UTC offset such as +08:00, not {value!r}")
+    minutes = int(match[2]) * 60 + int(match[3])
+    return timedelta(minutes=minutes if match[1] == "+" else -minutes)
+
+
+def group_key(facts: CallFacts, group_by: str, utc_offset: timedelta = timedelta(0)) -> str:
     if group_by == "district":
         return facts.district_id or "(unknown)"
     if group_by == "building":
         return facts.building_id or "(unknown)"
     if group_by == "level":
         return facts.level
-    day = facts.raised_at.date()
+    day = (facts.raised_at + utc_offset).date()  # the local calendar day of the raise
     if group_by == "day":
         return day.isoformat()
     if group_by == "week":
@@ -102,6 +115,7 @@ def report(
     end: datetime | None = None,
     group_by: str | None = None,
     include_drills: bool = False,
+    utc_offset: timedelta = timedelta(0),
 ) -> dict[str, Any]:
     chosen = [
         f
@@ -125,8 +139,10 @@ def report(
     if group_by:
         groups: dict[str, list[CallFacts]] = {}
         for facts in judged:
-            groups.setdefault(group_key(facts, group_by), []).append(facts)
+            groups.setdefault(group_key(facts, group_by, utc_offset), []).append(facts)
         body["group_by"] = group_by
+        if group_by in PERIODS:
+            body["utc_offset_minutes"] = int(utc_offset.total_seconds() // 60)
         body["groups"] = {
             key: {"calls": len(items), "stages": _stages(items, now)} for key, items in sorted(groups.items())
         }
@@ -150,6 +166,9 @@ def report_csv(body: dict[str, Any]) -> str:
             "max_s",
         ]
     )
+    # Calls counted apart (neither met nor missed), as rows of their own.
+    for apart in ("cancelled", "false_alarms", "merged", "drills"):
+        writer.writerow(["all", apart, body.get(apart, 0), "", "", "", "", "", "", ""])
     rows = [("all", body["stages"])] + [(key, g["stages"]) for key, g in body.get("groups", {}).items()]
     for group, stages in rows:
         for stage, s in stages.items():

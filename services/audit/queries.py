@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from services.audit.compliance import GROUPS, report
+from services.audit.compliance import GROUPS, parse_utc_offset, report
 from services.audit.projections import AuditState
 from services.audit.summaries import digest, points, responder_stats
 
@@ -15,6 +15,15 @@ SUBJECT_PREFIX = "audit.query."
 
 class QueryError(ValueError):
     pass
+
+
+def _offset(value: Any) -> timedelta:
+    if value in (None, ""):
+        return timedelta(0)
+    try:
+        return parse_utc_offset(str(value))
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
 
 
 def _time(value: Any, name: str) -> datetime | None:
@@ -41,6 +50,7 @@ def answer(state: AuditState, name: str, params: dict[str, Any], now: datetime) 
             _time(params.get("to"), "to"),
             group_by,
             bool(params.get("include_drills", False)),
+            _offset(params.get("tz")),
         )
     if name == "responders":
         return responder_stats(state)

@@ -145,7 +145,7 @@ async def test_compliance_report_points_and_csv_over_http(system: System) -> Non
         csv_text = (
             await system.http.get("/api/reports/compliance", params={"format": "csv"}, headers=supervisor)
         ).text
-        assert csv_text.splitlines()[1].startswith("all,contact,1,1,0")
+        assert any(row.startswith("all,contact,1,1,0") for row in csv_text.splitlines())
         points = (await system.http.get("/api/points", headers=supervisor)).json()
         assert {"person_id": "g1", "quarter": f"{body_year(body)}", "points": 5} in points["quarterly"]
         assert (await system.http.get("/api/reports/compliance", headers=g1)).status_code == 403

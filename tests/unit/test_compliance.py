@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from events.models import (
     CallCancelled,
     CallEvent,
@@ -16,7 +18,7 @@ from events.models import (
     ResponderArrived,
     ResponderAssigned,
 )
-from services.audit.compliance import percentile, report, report_csv
+from services.audit.compliance import parse_utc_offset, percentile, report, report_csv
 from services.audit.projections import AuditState, apply
 from services.audit.summaries import points, responder_stats
 from tests.factories import T0, raised
@@ -135,6 +137,26 @@ def test_grouped_by_district_and_level_and_period() -> None:
     assert list(by_day) == ["2026-06-27"]
 
 
+def test_periods_follow_the_communitys_local_day() -> None:
+    state = AuditState()
+    late_evening_utc = T0.replace(hour=20, minute=30)  # 04:30 the next morning in UTC+8
+    apply(state, 1, raised("c1", at=late_evening_utc))
+    utc = report(state.calls.values(), now=at(10_000), group_by="day")["groups"]
+    local = report(
+        state.calls.values(), now=at(10_000), group_by="day", utc_offset=parse_utc_offset("+08:00")
+    )["groups"]
+    assert list(utc) == ["2026-06-27"] and list(local) == ["2026-06-28"]
+    assert parse_utc_offset("-05:30").total_seconds() == -(5 * 3600 + 1800)
+    with pytest.raises(ValueError, match="tz"):
+        parse_utc_offset("8")
+
+
+def test_csv_lists_the_calls_counted_apart() -> None:
+    rows = report_csv(report(folded().calls.values(), now=at(10_000))).splitlines()
+    apart = {row.split(",")[1]: row.split(",")[2] for row in rows[1:5]}
+    assert set(apart) == {"cancelled", "false_alarms", "merged", "drills"}
+
+
 def test_open_call_not_yet_due_is_pending_and_overdue_is_missed() -> None:
     state = AuditState()
     apply(state, 1, raised("c9"))
@@ -172,4 +194,4 @@ def test_percentile_interpolates() -> None:
 def test_csv_has_a_row_per_group_and_stage() -> None:
     text = report_csv(report(folded().calls.values(), now=at(10_000), group_by="district"))
     assert text.splitlines()[0].startswith("group,stage,calls,met,missed")
-    assert len(text.splitlines()) == 1 + 3 + 3
+    assert len(text.splitlines()) == 1 + 4 + 3 + 3  # header, counted apart, all, one district

@@ -18,6 +18,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="end", help="RFC 3339: calls raised before")
     p.add_argument("--group-by", choices=["district", "building", "level", "day", "week", "month"])
     p.add_argument("--include-drills", action="store_true")
+    p.add_argument("--tz", default="+08:00", help="UTC offset of local time for day/week/month (+08:00)")
     p.add_argument("--csv", action="store_true")
     p.set_defaults(func=report)
 
@@ -33,6 +34,7 @@ def report(args: argparse.Namespace) -> int:
         "to": args.end,
         "group_by": args.group_by,
         "include_drills": str(args.include_drills).lower(),
+        "tz": args.tz,
         "format": "csv" if args.csv else "json",
     }
     try:

@@ -40,10 +40,15 @@ async def compliance(
     end: str | None = Query(default=None, alias="to", description="RFC 3339; calls raised before"),
     group_by: Literal["district", "building", "level", "day", "week", "month"] | None = None,
     include_drills: bool = False,
+    tz: str = Query(
+        default="+08:00",
+        pattern=r"^[+-]\d{2}:\d{2}$",
+        description="UTC offset of the community's local time, for day/week/month periods",
+    ),
     format: Literal["json", "csv"] = "json",
     who: Principal = Depends(require_supervisor),
 ) -> Response | dict[str, Any]:
-    params = {"from": start, "to": end, "group_by": group_by, "include_drills": include_drills}
+    params = {"from": start, "to": end, "group_by": group_by, "include_drills": include_drills, "tz": tz}
     body = await ask_audit(request, "report", params)
     if format == "csv":
         return PlainTextResponse(report_csv(body), media_type="text/csv")
