@@ -164,8 +164,13 @@ async def test_supervisor_assigns_from_the_board_and_away_changes_the_counts(
     await shot(board, "board-assign")
     await shot(member, "responder-assigned-by-supervisor")
 
+    await member.select_option("#away-hours", "2")  # away for two hours, back by itself after
     await member.click("#away")
     await expect(member.locator("#mystatus")).to_have_text("暂离")
+    await expect(member.locator("#myuntil")).not_to_be_empty()
+    rows = (await system.http.get("/api/responders", headers=bearer("demo-supervisor"))).json()
+    g2 = next(r for r in rows if r["id"] == "g2")
+    assert g2["status"] == "away" and g2["until"] is not None
     await expect(counts).not_to_have_text(before, timeout=5000)
     assert "暂离 1" in await counts.inner_text()
     await context.close()

@@ -41,8 +41,12 @@ async function act(callId, action) {
 }
 
 async function setAvailability(status) {
-  const row = await api("POST", `/api/responders/${me.id}/availability`, { status }, me.token);
+  const hours = Number(document.getElementById("away-hours").value);
+  // Away "until" a time: available again by itself after it, without anyone acting.
+  const until = status === "away" && hours ? new Date(Date.now() + hours * 3600 * 1000).toISOString() : null;
+  const row = await api("POST", `/api/responders/${me.id}/availability`, { status, until }, me.token);
   document.getElementById("mystatus").textContent = t(row.status);
+  document.getElementById("myuntil").textContent = row.until ? `${t("until")} ${new Date(row.until).toLocaleString()}` : "";
 }
 
 function connect() {
