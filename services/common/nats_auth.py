@@ -66,6 +66,27 @@ JETSTREAM_PLUMBING = (
 )
 
 
+# The durable consumers on CALLS and the service that owns each: the JetStream plumbing above
+# lets a service manage consumers, but never another service's durable (delete it, pull from
+# it, ack its messages).
+DURABLES: dict[str, str] = {"dispatcher": "dispatcher", "notifier": "notifier"}
+
+
+def publish_denied(service: str) -> list[str]:
+    denied: list[str] = []
+    for durable, owner in DURABLES.items():
+        if owner == service:
+            continue
+        denied += [
+            f"$JS.API.CONSUMER.*.CALLS.{durable}",  # INFO, DELETE, CREATE
+            f"$JS.API.CONSUMER.*.CALLS.{durable}.>",  # CREATE with a filter
+            f"$JS.API.CONSUMER.*.*.CALLS.{durable}",  # MSG.NEXT, DURABLE.CREATE
+            f"$JS.ACK.CALLS.{durable}.>",
+            f"$JS.ACK.*.*.CALLS.{durable}.>",
+        ]
+    return denied
+
+
 def publish_allowed(service: str) -> list[str]:
     events = [f"calls.*.{event_type}" for event_type in OWNED_EVENTS[service]]
     return [*events, *OTHER_PUBLISH[service], *JETSTREAM_PLUMBING, f"deadletter.{service}"]
@@ -97,7 +118,7 @@ def authorization_block(passwords: dict[str, str]) -> str:
     users = [f"    {{user: {ADMIN}, password: {json.dumps(passwords[ADMIN])}}}"]
     for service in OWNED_EVENTS:
         permissions = {
-            "publish": {"allow": publish_allowed(service)},
+            "publish": {"allow": publish_allowed(service), "deny": publish_denied(service)},
             "subscribe": {"allow": subscribe_allowed(service)},
         }
         users.append(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nats.js.api import ConsumerConfig
 
 from services.audit.app import AuditService
 from services.audit.app import build as build_audit
@@ -93,4 +94,29 @@ async def test_the_audit_user_may_checkpoint_and_resume(
         async with running(second):
             assert second.resumed_from == 1  # its checkpoint was written under its own user
     finally:
+        await admin.close()
+
+
+async def test_a_service_cannot_touch_another_services_durable_consumer(
+    secured: tuple[EmbeddedNats, dict[str, str]],
+) -> None:
+    server, passwords = secured
+    admin = await connect(url(server, passwords, ADMIN), "admin")
+    await ensure_streams(admin.jetstream(), update=True)
+    await admin.jetstream().add_consumer("CALLS", ConsumerConfig(durable_name="dispatcher"))
+    deadlines = await connect(url(server, passwords, "deadlines"), "deadlines")
+    dispatcher = await connect(url(server, passwords, "dispatcher"), "dispatcher")
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - refused by the server: a timeout or an error
+            await deadlines.jetstream(timeout=1).delete_consumer("CALLS", "dispatcher")
+        with pytest.raises(Exception):  # noqa: B017
+            await deadlines.jetstream(timeout=1).consumer_info("CALLS", "dispatcher")
+        # The owner may; and the consumer is still there.
+        assert (
+            await dispatcher.jetstream(timeout=2).consumer_info("CALLS", "dispatcher")
+        ).name == "dispatcher"
+        assert (await admin.jetstream().consumer_info("CALLS", "dispatcher")).name == "dispatcher"
+    finally:
+        await dispatcher.close()
+        await deadlines.close()
         await admin.close()
