@@ -111,6 +111,9 @@ class Escalate(Command):
     by: str | None = None
     available_levels: tuple[Level, ...] = ("building", "district", "community", "professional")
     note: str = Field(default="", max_length=500)
+    # "Escalate from this level": once the call has left it, a repeat (a double click, a
+    # retried request) changes nothing instead of climbing another level.
+    from_level: Level | None = None
 
 
 class AddNote(Command):

@@ -299,6 +299,8 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
             return _miss(state, command, now, ids)
         case c.Escalate():
             _require_open(state, "escalate")
+            if command.from_level is not None and command.from_level != state.level:
+                return []  # already escalated from there
             escalation = _escalation(state, command, now, ids.new())
             if escalation is None:
                 raise InvalidTransition("the call is already at the top level (professional)")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from events.models import KINDS, Caller, Kind, Outcome, Source
+from events.models import KINDS, Caller, Kind, Level, Outcome, Source
 from events.subjects import CALL_ID_PATTERN
 
 # A call id in a path is one subject token: '*' or '>' would address every call's events.
@@ -62,6 +62,7 @@ class AssignIn(_Body):
 
 class EscalateIn(_Body):
     reason: str = Field(default="manual", max_length=500)
+    from_level: Level | None = None  # the level the supervisor saw: a repeat changes nothing
 
 
 class NoteIn(_Body):

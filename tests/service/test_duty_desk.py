@@ -143,10 +143,12 @@ async def test_supervisor_actions_appear_in_the_timeline_with_their_actor(system
         f"/api/calls/{call_id}/notes", json={"text": "已联系家属"}, headers=SUPERVISOR
     )
     assert note.status_code == 200
-    escalate = await system.http.post(
-        f"/api/calls/{call_id}/escalate", json={"reason": "水位上涨"}, headers=SUPERVISOR
-    )
+    body = {"reason": "水位上涨", "from_level": "building"}
+    escalate = await system.http.post(f"/api/calls/{call_id}/escalate", json=body, headers=SUPERVISOR)
     assert escalate.status_code == 200 and escalate.json()["level"] == "district"
+    # A double click on the board: the same escalation again changes nothing.
+    again = await system.http.post(f"/api/calls/{call_id}/escalate", json=body, headers=SUPERVISOR)
+    assert again.status_code == 200 and again.json()["level"] == "district"
     resolve = await system.http.post(
         f"/api/calls/{call_id}/resolve", json={"outcome": "false_alarm"}, headers=SUPERVISOR
     )
@@ -159,6 +161,7 @@ async def test_supervisor_actions_appear_in_the_timeline_with_their_actor(system
         and by_type["EscalationRaised"]["data"]["reason"] == "manual"
     )
     assert by_type["CallResolved"]["data"]["outcome"] == "false_alarm"
+    assert [e["data"]["reason"] for e in timeline if e["type"] == "EscalationRaised"] == ["manual"]
     manual = [e for e in timeline if e["type"] == "ResponderAssigned" and e["data"]["responder_id"] == "g3"]
     assert manual and manual[0]["actor"] == "s1"
     # A responder's token on supervisor actions → 403; any action on a closed call → 409.

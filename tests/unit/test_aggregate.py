@@ -116,6 +116,15 @@ def test_escalation_skips_levels_with_nobody_and_records_them() -> None:
     assert event.to_level == "professional" and event.skipped == ("district", "community")
 
 
+def test_a_repeated_escalation_from_the_same_level_climbs_once() -> None:
+    command = c.Escalate(call_id="c1", reason="manual", from_level="building")
+    state = apply(opened(), command)
+    assert state.level == "district"
+    assert decide(state, command, T0, IDS) == []  # the double click
+    onward = c.Escalate(call_id="c1", reason="manual", from_level="district")
+    assert decide(state, onward, T0, IDS)[0].to_level == "community"
+
+
 def test_escalation_at_the_top_is_refused() -> None:
     state = fold("c1", [raised("c1", level="professional")])
     with pytest.raises(InvalidTransition):

@@ -251,7 +251,14 @@ async def escalate(
     staffed = deps.roster.staffed_levels(raised.building_id, raised.district_id)
     await execute(
         deps,
-        c.Escalate(call_id=call_id, reason="manual", by=who.id, available_levels=staffed, note=body.reason),
+        c.Escalate(
+            call_id=call_id,
+            reason="manual",
+            by=who.id,
+            available_levels=staffed,
+            note=body.reason,
+            from_level=body.from_level,
+        ),
     )
     return await _view(deps, call_id)
 

@@ -30,7 +30,7 @@ function render() {
       cell(call, "contact", now), cell(call, "reach", now), cell(call, "onsite", now),
       el("td", {}, select, el("button", { type: "button", "data-assign": call.call_id, onclick: () => assign(call.call_id, select.value) }, t("assign"))),
       el("td", { class: "actions" },
-        el("button", { type: "button", "data-action": "escalate", onclick: () => escalate(call.call_id) }, t("escalate")),
+        el("button", { type: "button", "data-action": "escalate", onclick: () => escalate(call.call_id, call.level) }, t("escalate")),
         el("button", { type: "button", "data-action": "note", onclick: () => addNote(call.call_id) }, t("add_note")),
         el("button", { type: "button", "data-action": "handled", onclick: () => resolve(call.call_id, "handled") }, t("resolve_handled")),
         el("button", { type: "button", "data-action": "false_alarm", onclick: () => resolve(call.call_id, "false_alarm") }, t("false_alarm"))));
@@ -46,7 +46,8 @@ async function act(callId, path, body) {
 }
 
 const assign = (callId, personId) => act(callId, "assign", { responder_id: personId });
-const escalate = (callId) => act(callId, "escalate", { reason: "manual" });
+// The level seen on the board goes along: a double click escalates once, not twice.
+const escalate = (callId, level) => act(callId, "escalate", { reason: "manual", from_level: level });
 
 function addNote(callId) {
   const text = prompt(t("note_prompt"));
