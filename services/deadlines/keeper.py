@@ -16,7 +16,6 @@ import structlog
 from events.models import CallEvent, Fact
 from services.common.aggregate import DomainError
 from services.common.calls import Calls
-from services.common.event_store import StoreUnavailable
 from services.common.open_calls import OpenCallStates
 from services.common.roster_store import RosterHolder
 from services.deadlines.domain import Timer, command_for, due_now, timers_for
@@ -69,7 +68,7 @@ class DeadlineKeeper:
             except DomainError as exc:
                 log.info("timer_refused", kind=timer.kind, what=timer.what, reason=str(exc))
                 return
-            except (StoreUnavailable, TimeoutError) as exc:
+            except Exception as exc:  # store away, a leader election, conflicts that outlasted retries
                 log.warning("timer_fire_failed_will_retry", kind=timer.kind, what=timer.what, error=repr(exc))
                 self.wheel.retry_later(timer, RETRY_S)
                 return

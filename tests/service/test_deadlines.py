@@ -7,13 +7,21 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from services.common.calls import Calls
+from services.common.clock import SystemClock
 from services.common.embedded_nats import EmbeddedNats
+from services.common.event_store import InMemoryEventStore
+from services.common.roster import load_roster_file
+from services.common.roster_store import RosterHolder
 from services.deadlines.app import DeadlinesService
 from services.deadlines.app import build as build_deadlines
+from services.deadlines.keeper import DeadlineKeeper
+from tests.factories import raised
 from tests.service.conftest import System
 from tests.support import bearer, running, wait_for
 
@@ -208,3 +216,38 @@ async def test_nats_killed_across_the_due_time_fires_exactly_once(
     await wait_for(lambda: stage_timers_left([keeper], call_id), timeout=10, what="keeper settled")
     types = await system.log.types(call_id)
     assert types.count("DeadlineMissed") == 2, types
+
+
+class FlakyStore(InMemoryEventStore):
+    """Fails the first append with an error nobody planned for (a leader election, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def append(self, call_id, events, expected_version):  # type: ignore[no-untyped-def]
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("no responders available for request")
+        return await super().append(call_id, events, expected_version)
+
+
+async def test_a_firing_that_fails_unexpectedly_is_retried_not_left_to_the_sweep() -> None:
+    store = FlakyStore()
+    clock = SystemClock()
+    now = clock.now()
+    raised_event = raised("c1", at=now - timedelta(seconds=70))  # only contact is overdue (10 s)
+    version = await InMemoryEventStore.append(store, "c1", [raised_event], 0)
+    keeper = DeadlineKeeper(Calls(store, clock), RosterHolder(load_roster_file(None)), sweep_interval_s=60)
+    keeper.on_fact(raised_event, version)
+    keeper.start()
+    try:
+
+        async def missed() -> list[str]:
+            events, _ = await store.load("c1")
+            return [e.event.stage for e in events if e.event.type == "DeadlineMissed"]  # type: ignore[attr-defined]
+
+        stages = await wait_for(missed, timeout=3, what="the failed firing to be retried")
+        assert store.failures == 0 and stages == ["contact"]
+    finally:
+        await keeper.stop()
