@@ -18,6 +18,7 @@ from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams, server_list
+from services.dispatcher.building_calls import EVENT_TYPES as BUILDING_EVENTS
 from services.dispatcher.handlers import Dispatcher
 
 DURABLE = "dispatcher"
@@ -38,6 +39,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
         if item.seq > handled_up_to:
             break
         dispatcher.open_calls.apply(item.event, item.seq)
+        dispatcher.buildings.observe(item.event)
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     router = NatsRouter()
@@ -47,7 +49,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
         DURABLE,
         dispatcher.handle,
         partitions=PARTITIONS,
-        in_stream_order={"CallRaised": dispatcher.sequence_raised},
+        in_stream_order=dict.fromkeys(BUILDING_EVENTS, dispatcher.in_stream_order),
     )
     broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)

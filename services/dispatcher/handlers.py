@@ -9,12 +9,13 @@ from nats.aio.client import Client
 
 from events import commands as c
 from events.models import CallEvent, CallRaised, DispatchDeclined, DispatchTimedOut, EscalationRaised, Fact
-from services.common.aggregate import CallState, DomainError
+from services.common.aggregate import DomainError
 from services.common.calls import Calls
 from services.common.duty import DutyBook, on_duty
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
-from services.dispatcher.domain import Availability, duplicate_of, plan
+from services.dispatcher.building_calls import CLOSING, BuildingCalls
+from services.dispatcher.domain import Availability, plan
 from services.dispatcher.open_calls import OpenCalls
 
 log = structlog.get_logger("dispatcher")
@@ -27,6 +28,7 @@ class Dispatcher:
         self.rosters = rosters
         self.settings = settings
         self.open_calls = OpenCalls()
+        self.buildings = BuildingCalls(settings.merge_window_s)
         self.duplicates: dict[str, str | None] = {}  # call -> the call it duplicates, decided in order
         self.duty = DutyBook()
         self.handlers: dict[type[Fact], Callable[[CallEvent, int], Awaitable[None]]] = {
@@ -51,36 +53,34 @@ class Dispatcher:
     async def handle(self, event: Fact, seq: int = 0) -> None:
         if not isinstance(event, CallEvent):
             return
+        if isinstance(event, CLOSING):  # normally seen in stream order already; idempotent
+            self.buildings.observe(event)
         handler = self.handlers.get(type(event))
         if handler is not None:
             await handler(event, seq)
         else:
             self.open_calls.apply(event, seq)
 
-    def _duplicate_of(self, event: CallRaised) -> str | None:
-        return duplicate_of(
-            CallState(event.call_id, status="open", raised=event),
-            self.open_calls.by_building,
-            self.settings.merge_window_s,
-        )
-
-    def sequence_raised(self, event: Fact, seq: int = 0) -> None:
-        """In stream order, before calls are handled concurrently: decide whether a new call
-        duplicates an open one, and make a call that does not visible to the calls after it.
-        Neighbours who tap at the same moment thus get one dispatch, not one each."""
-        if not isinstance(event, CallRaised) or event.call_id in self.duplicates:
+    def in_stream_order(self, event: Fact, seq: int = 0) -> None:
+        """Fed in stream order, before calls are handled concurrently: which calls are open per
+        building, and whether a new call duplicates one of them. Neighbours who tap at the
+        same moment thus get one dispatch, not one each."""
+        if not isinstance(event, CallEvent):
             return
-        primary = self._duplicate_of(event)
-        if primary is None:
-            self.open_calls.register(event)
-        self.duplicates[event.call_id] = primary
+        primary = self.buildings.observe(event)
+        if isinstance(event, CallRaised) and event.call_id not in self.duplicates:
+            self.duplicates[event.call_id] = primary
 
     async def on_raised(self, event: CallEvent, seq: int) -> None:
         assert isinstance(event, CallRaised)
-        if event.call_id in self.duplicates:
+        if event.call_id in self.duplicates:  # decided in stream order
             primary = self.duplicates.pop(event.call_id)
-        else:  # not sequenced (a redelivery after its decision was used): decide now
-            primary = self._duplicate_of(event)
+        else:  # a redelivery after its decision was used: decide again
+            primary = self.buildings.observe(event)
+        if primary is not None and not self.buildings.is_open(primary):
+            # Closed since (resolved a moment after this call came in): this call stands alone.
+            self.buildings.register(event)
+            primary = None
         if primary is not None:
             log.info("call_merged", into=primary)
             await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))

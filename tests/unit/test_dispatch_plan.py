@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from events import commands as c
+from events.models import CallResolved
 from services.common.aggregate import CallState, decide, evolve, fold
 from services.common.ids import SequentialIds
 from services.common.roster import load_roster_file
+from services.dispatcher.building_calls import BuildingCalls
 from services.dispatcher.domain import Availability, duplicate_of, plan
 from tests.factories import T0, raised
 
@@ -91,6 +93,20 @@ def test_duplicate_within_the_window_same_building_same_drill_flag() -> None:
     assert duplicate_of(state, open_calls, 300) == "c1"
     assert duplicate_of(state, open_calls, 10) is None
     assert duplicate_of(state, {"b12": [("c1", T0, True)]}, 300) is None
+
+
+def test_duplicates_follow_stream_order_and_a_closed_call_takes_no_more() -> None:
+    buildings = BuildingCalls(window_s=300)
+    a = raised("a", building_id="b12")
+    assert buildings.observe(a) is None  # the first call of the building stands alone
+    assert buildings.observe(raised("b", at=T0 + timedelta(seconds=5), building_id="b12")) == "a"
+    assert buildings.observe(raised("x", at=T0 + timedelta(seconds=6), building_id="b14")) is None
+    buildings.observe(CallResolved(event_id="r", call_id="a", at=T0 + timedelta(seconds=9), by="s1"))
+    # A new emergency after the first was resolved is a call of its own, not merged into it.
+    assert buildings.observe(raised("c", at=T0 + timedelta(seconds=10), building_id="b12")) is None
+    buildings.observe(a)  # a late redelivery of the closed call does not reopen it
+    assert not buildings.is_open("a") and buildings.is_open("c")
+    assert buildings.observe(raised("d", at=T0 + timedelta(seconds=11), building_id="b12")) == "c"
 
 
 def test_the_call_keeps_the_policy_it_was_raised_under() -> None:
