@@ -40,6 +40,11 @@ async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
     log.warning("dead_lettered", consumer=consumer, subject=msg.subject, reason=reason)
 
 
+def partition_of(key: str, count: int) -> int:
+    """The partition (of ``count``) that handles ``key``: the same key, the same partition."""
+    return zlib.crc32(key.encode()) % count
+
+
 class Partitions:
     """Ordered per key, concurrent across keys: events of one call are handled in stream
     order while different calls proceed in parallel (bounded queues give back-pressure)."""
@@ -49,14 +54,10 @@ class Partitions:
         self.queues: list[asyncio.Queue[Msg]] = [asyncio.Queue(depth) for _ in range(count)]
         self.workers: list[asyncio.Task[None]] = []
 
-    def index(self, key: str) -> int:
-        """The partition that handles ``key``."""
-        return zlib.crc32(key.encode()) % len(self.queues)
-
     async def submit(self, key: str, msg: Msg) -> None:
         if not self.workers:
             self.workers = [asyncio.create_task(self._work(queue)) for queue in self.queues]
-        await self.queues[self.index(key)].put(msg)
+        await self.queues[partition_of(key, len(self.queues))].put(msg)
 
     async def _work(self, queue: asyncio.Queue[Msg]) -> None:
         while True:

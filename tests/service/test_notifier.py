@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.common.consumer import partition_of
 from services.common.embedded_nats import free_port
 from services.common.ids import call_id_for_key
 from services.notifier.channels import HttpSms, Notification, WebhookChannel, webhook_signature
@@ -171,8 +171,7 @@ async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> Non
         key = next(
             f"k{n}"
             for n in range(100)
-            if zlib.crc32(call_id_for_key(f"{phone}/k{n}").encode()) % PARTITIONS
-            != zlib.crc32(stuck.encode()) % PARTITIONS
+            if partition_of(call_id_for_key(f"{phone}/k{n}"), PARTITIONS) != partition_of(stuck, PARTITIONS)
         )
         body = {"caller": {"name": "李", "phone": phone}, "building_id": "b21"}
         response = await system.http.post("/api/calls", json=body, headers={"Idempotency-Key": key})
