@@ -263,8 +263,6 @@ def _hash_tokens(value: Any) -> Any:
     token = value.get("token")
     if token:
         out["token_sha256"] = value.get("token_sha256") or hashlib.sha256(token.encode()).hexdigest()
-    elif "token" in value:
-        out.setdefault("token_sha256", value.get("token_sha256"))
     return out
 
 
