@@ -101,7 +101,6 @@ class TimeOutDispatch(Command):
 class MissDeadline(Command):
     name: Literal["miss_deadline"] = "miss_deadline"
     stage: Stage
-    available_levels: tuple[Level, ...] = ("building", "district", "community", "professional")
 
 
 class Escalate(Command):
@@ -109,7 +108,6 @@ class Escalate(Command):
     reason: str
     stage: Stage | None = None
     by: str | None = None
-    available_levels: tuple[Level, ...] = ("building", "district", "community", "professional")
     note: str = Field(default="", max_length=500)
     # "Escalate from this level": once the call has left it, a repeat (a double click, a
     # retried request) changes nothing instead of climbing another level.
@@ -123,8 +121,37 @@ class AddNote(Command):
 
 
 class Merge(Command):
+    """This call duplicates ``into_call_id`` (which has already recorded ``Join``)."""
+
     name: Literal["merge"] = "merge"
     into_call_id: str
+
+
+class Join(Command):
+    """``joined_call_id`` is being merged into this call: this call answers for it from now."""
+
+    name: Literal["join"] = "join"
+    joined_call_id: str
+    kind: Kind = "other"
+    caller: Caller = Caller()
+
+
+class Unmerge(Command):
+    """The call this one joined closed without handling it: stand alone again, clock restarted."""
+
+    name: Literal["unmerge"] = "unmerge"
+    from_call_id: str
+    reason: str
+    due: StageTimes
+
+
+class ResolveWithJoined(Command):
+    """The call this one joined was resolved (handled): so is this one, by the same person."""
+
+    name: Literal["resolve_with_joined"] = "resolve_with_joined"
+    from_call_id: str
+    by: str
+    outcome: Outcome = "handled"
 
 
 class RecordDeviceAlert(Command):

@@ -215,6 +215,7 @@ class CallUnmerged(CallEvent):
     type: Literal["CallUnmerged"] = "CallUnmerged"
     from_call_id: str
     reason: str
+    due: StageTimes | None = None  # the stage clock restarted for its own dispatch
 
 
 class NotificationSent(CallEvent):

@@ -14,13 +14,14 @@ from typing import Literal
 
 from events import commands as c
 from events.models import (
-    LEVELS,
     STAGES,
     CallCancelled,
     CallEvent,
+    CallJoined,
     CallMerged,
     CallRaised,
     CallResolved,
+    CallUnmerged,
     ContactShared,
     DeadlineMissed,
     DeviceAlertReceived,
@@ -28,13 +29,17 @@ from events.models import (
     DispatchDeclined,
     DispatchTimedOut,
     EscalationRaised,
+    Kind,
     Level,
     NoteAdded,
+    NotificationFailed,
+    NotificationSent,
     Outcome,
     ResponderArrived,
     ResponderAssigned,
     ResponderEnRoute,
     Stage,
+    next_level,
 )
 from services.common.ids import IdFactory
 
@@ -96,12 +101,27 @@ class CallState:
     missed: dict[Stage, datetime] = field(default_factory=dict)
     outcome: Outcome | None = None
     merged_into: str | None = None
+    joined: dict[str, Kind] = field(default_factory=dict)  # calls merged into this one, by kind
     closed_at: datetime | None = None
+    closed_by: str | None = None
     events: int = 0
 
     @property
     def is_open(self) -> bool:
+        """Handled here: paged, timed, escalated. A merged call is not (its joined call is)."""
         return self.status == "open"
+
+    @property
+    def is_closed(self) -> bool:
+        """Ended by its own close. A merged call is not closed: it may still be cancelled,
+        resolved, or stand alone again."""
+        return self.status in ("resolved", "cancelled")
+
+    @property
+    def kinds(self) -> frozenset[Kind]:
+        """Its own kind and the kinds of the calls that joined it: what its paging answers for."""
+        own: set[Kind] = {self.raised.kind} if self.raised is not None else set()
+        return frozenset(own | set(self.joined.values()))
 
     def assignment_by_dispatch(self, dispatch_id: str) -> Assignment | None:
         return next((a for a in self.assignments.values() if a.dispatch_id == dispatch_id), None)
@@ -165,16 +185,25 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
             state = _set_status(state, event.responder_id, "arrived")
             return _meet(state, "onsite", event.at)
         case CallResolved():
-            return replace(state, status="resolved", outcome=event.outcome, closed_at=event.at)
+            return replace(
+                state, status="resolved", outcome=event.outcome, closed_at=event.at, closed_by=event.by
+            )
         case CallCancelled():
-            return replace(state, status="cancelled", closed_at=event.at)
+            return replace(state, status="cancelled", closed_at=event.at, closed_by=event.by)
         case CallMerged():
-            return replace(state, status="merged", merged_into=event.into_call_id, closed_at=event.at)
+            return replace(state, status="merged", merged_into=event.into_call_id)
+        case CallUnmerged():
+            raised = state.raised
+            if raised is not None and event.due is not None:
+                raised = raised.model_copy(update={"due": event.due})
+            return replace(state, status="open", merged_into=None, raised=raised)
+        case CallJoined():
+            return replace(state, joined={**state.joined, event.joined_call_id: event.kind})
         case DeadlineMissed():
             return replace(state, missed={**state.missed, event.stage: event.at})
         case EscalationRaised():
             return replace(state, level=event.to_level)
-        case NoteAdded() | DeviceAlertReceived():
+        case NoteAdded() | DeviceAlertReceived() | NotificationSent() | NotificationFailed():
             return state
     return state
 
@@ -272,16 +301,16 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
             if command.as_responder:
                 current = _own_dispatch(state, command.by)
                 if current.status not in ENGAGED:
-                    _require_open(state, "resolve")
+                    _require_not_closed(state, "resolve")
                     raise InvalidTransition("accept the dispatch before resolving the call")
-            _require_open(state, "resolve")
+            _require_not_closed(state, "resolve")
             return [
                 CallResolved(
                     **base, event_id=ids.new(), by=command.by, outcome=command.outcome, note=command.note
                 )
             ]
         case c.Cancel():
-            _require_open(state, "cancel")
+            _require_not_closed(state, "cancel")
             return [CallCancelled(**base, event_id=ids.new(), by=command.by, note=command.note)]
         case c.TimeOutDispatch():
             found = state.assignment_by_dispatch(command.dispatch_id)
@@ -306,15 +335,52 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 raise InvalidTransition("the call is already at the top level (professional)")
             return [escalation]
         case c.AddNote():
-            _require_open(state, "add a note to")
+            _require_not_closed(state, "add a note to")
             return [NoteAdded(**base, event_id=ids.new(), by=command.by, text=command.text)]
         case c.Merge():
-            if state.merged_into == command.into_call_id:
-                return []
+            if state.merged_into == command.into_call_id or state.assignments:
+                return []  # merged already, or already dispatched on its own
             _require_open(state, "merge")
             return [
                 CallMerged(
                     **base, event_id=ids.derived(state.call_id, "merged"), into_call_id=command.into_call_id
+                )
+            ]
+        case c.Join():
+            if command.joined_call_id in state.joined:
+                return []
+            _require_open(state, "join")
+            return [
+                CallJoined(
+                    **base,
+                    event_id=ids.derived(state.call_id, "joined", command.joined_call_id),
+                    joined_call_id=command.joined_call_id,
+                    kind=command.kind,
+                    caller=command.caller,
+                )
+            ]
+        case c.Unmerge():
+            if state.status != "merged" or state.merged_into != command.from_call_id:
+                return []
+            return [
+                CallUnmerged(
+                    **base,
+                    event_id=ids.derived(state.call_id, "unmerged", command.from_call_id),
+                    from_call_id=command.from_call_id,
+                    reason=command.reason,
+                    due=command.due,
+                )
+            ]
+        case c.ResolveWithJoined():
+            if state.status != "merged" or state.merged_into != command.from_call_id:
+                return []
+            return [
+                CallResolved(
+                    **base,
+                    event_id=ids.derived(state.call_id, "resolved_with", command.from_call_id),
+                    by=command.by,
+                    outcome=command.outcome,
+                    note=f"resolved with call {command.from_call_id}",
                 )
             ]
         case c.RecordDeviceAlert():
@@ -338,6 +404,12 @@ def _require_open(state: CallState, action: str) -> None:
         raise InvalidTransition(f"cannot {action} a call that is {state.status}")
 
 
+def _require_not_closed(state: CallState, action: str) -> None:
+    """Open, or merged into another call: a merged call keeps its own close."""
+    if state.is_closed:
+        raise InvalidTransition(f"cannot {action} a call that is {state.status}")
+
+
 def _own_dispatch(state: CallState, responder_id: str) -> Assignment:
     current = state.assignments.get(responder_id)
     if current is None:
@@ -354,8 +426,8 @@ def _raise(state: CallState, command: c.RaiseCall, now: datetime, ids: IdFactory
 
 def _assign(state: CallState, command: c.AssignResponder, now: datetime, ids: IdFactory) -> list[CallEvent]:
     current = state.assignments.get(command.responder_id)
-    if current is not None and current.status in ACTIVE:
-        return []
+    if current is not None and (current.status in ACTIVE or command.by is None):
+        return []  # nobody is paged twice for one call, unless the desk assigns them by hand
     _require_open(state, "assign")
     events: list[CallEvent] = [
         ResponderAssigned(
@@ -418,12 +490,7 @@ def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFacto
     )
     if late_but_met:
         return [missed]
-    escalate = c.Escalate(
-        call_id=state.call_id,
-        reason="deadline_missed",
-        stage=command.stage,
-        available_levels=command.available_levels,
-    )
+    escalate = c.Escalate(call_id=state.call_id, reason="deadline", stage=command.stage)
     escalation = _escalation(state, escalate, now, ids.derived(state.call_id, "escalated", command.stage))
     return [missed] if escalation is None else [missed, escalation]
 
@@ -431,12 +498,11 @@ def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFacto
 def _escalation(
     state: CallState, command: c.Escalate, now: datetime, event_id: str
 ) -> EscalationRaised | None:
-    above = LEVELS[LEVELS.index(state.level) + 1 :]
-    if not above:
+    """One step up, never more: a level with nobody to page escalates again by itself, with
+    its own event and reason (``no_one_available``), so every level's turn is on record."""
+    target = next_level(state.level)
+    if target is None:
         return None
-    staffed = [level for level in above if level in command.available_levels]
-    target = staffed[0] if staffed else above[-1]
-    skipped = tuple(level for level in above if LEVELS.index(level) < LEVELS.index(target))
     return EscalationRaised(
         call_id=state.call_id,
         at=now,
@@ -445,7 +511,6 @@ def _escalation(
         to_level=target,
         reason=command.reason,
         stage=command.stage,
-        skipped=skipped,
         by=command.by,
         note=command.note,
     )

@@ -39,16 +39,25 @@ class Calls:
                 state, version = known
             else:
                 state, version = await self.load(command.call_id)
-            events = decide(state, command, self.clock.now(), self.ids)
-            if not events:
-                return state, []
             try:
-                await self.store.append(command.call_id, events, version)
+                state, _, events = await self.apply(state, version, command)
             except ConcurrencyConflict:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
                 continue
-            for event in events:
-                state = evolve(state, event)
             return state, events
         raise AssertionError("unreachable")
+
+    async def apply(
+        self, state: CallState, version: int, command: Command
+    ) -> tuple[CallState, int, list[CallEvent]]:
+        """Decide on ``state`` (at ``version``) and append once: the state and version after,
+        and the events appended. A stale version raises ConcurrencyConflict (no retry here:
+        a caller that planned on ``state`` must plan again)."""
+        events = decide(state, command, self.clock.now(), self.ids)
+        if not events:
+            return state, version, []
+        version = await self.store.append(command.call_id, events, version)
+        for event in events:
+            state = evolve(state, event)
+        return state, version, events

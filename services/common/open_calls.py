@@ -1,43 +1,75 @@
-"""The state of every open call, folded from call events in stream order.
+"""The state of every open call, folded from call events in stream-sequence order.
 
 Shared by every service that keeps calls in memory (the dispatcher, the deadlines keeper, the
-intake's live board): closed calls leave, a redelivered event (a sequence already folded)
-changes nothing, and each call's version is the stream sequence of its last event, ready for
-an optimistic append.
+intake's live board). Deliveries may come out of order or twice (a pull consumer runs a
+fetched batch concurrently; a nak with delay redelivers an event after its successors): each
+call's events are kept sorted by sequence and the state is their fold, so the state is the
+same whatever the order or number of deliveries. A closed call leaves and stays gone (a late
+redelivery cannot reopen it). Each call's version is the highest sequence folded, ready for an
+optimistic append (stale if a later event is still on its way: the append's check catches it).
 """
 
 from __future__ import annotations
 
+import bisect
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
 from events.models import CallEvent
-from services.common.aggregate import CallState, evolve
+from services.common.aggregate import CallState, evolve, fold
+
+CLOSED_MEMORY = 100_000
 
 
 class OpenCallStates(Mapping[str, CallState]):
-    def __init__(self) -> None:
+    def __init__(self, closed_memory: int = CLOSED_MEMORY) -> None:
         self._states: dict[str, CallState] = {}
+        self._events: dict[str, list[tuple[int, CallEvent]]] = {}
+        self._seqs: dict[str, set[int]] = {}
         self.versions: dict[str, int] = {}
+        self._closed: OrderedDict[str, None] = OrderedDict()
+        self._closed_memory = closed_memory
 
-    def apply(self, event: CallEvent, seq: int = 0) -> tuple[CallState | None, CallState] | None:
-        """Fold one event; returns (state before, state after), or None for a redelivery."""
-        before = self._states.get(event.call_id)
-        if before is not None and seq and seq <= self.versions.get(event.call_id, 0):
+    def apply(self, event: CallEvent, seq: int) -> tuple[CallState | None, CallState] | None:
+        """Fold one event; returns (state before, state after), or None when nothing changed
+        (a redelivery, or an event of a call already closed)."""
+        call_id = event.call_id
+        if call_id in self._closed:
             return None
-        state = evolve(before or CallState(event.call_id), event)
-        if state.is_open:
-            self._states[event.call_id] = state
-            self.versions[event.call_id] = seq
+        seqs = self._seqs.setdefault(call_id, set())
+        if seq in seqs:
+            return None
+        seqs.add(seq)
+        items = self._events.setdefault(call_id, [])
+        before = self._states.get(call_id)
+        if not items or seq > items[-1][0]:
+            items.append((seq, event))
+            state = evolve(before or CallState(call_id), event)
+        else:  # arrived before an earlier event: fold again in sequence order
+            bisect.insort(items, (seq, event), key=lambda item: item[0])
+            state = fold(call_id, (e for _, e in items))
+        if state.is_closed:
+            self._forget(call_id)
         else:
-            self._states.pop(event.call_id, None)
-            self.versions.pop(event.call_id, None)
+            self._states[call_id] = state
+            self.versions[call_id] = items[-1][0]
         return before, state
+
+    def _forget(self, call_id: str) -> None:
+        for memory in (self._states, self._events, self._seqs, self.versions):
+            memory.pop(call_id, None)
+        self._closed[call_id] = None
+        while len(self._closed) > self._closed_memory:
+            self._closed.popitem(last=False)
+
+    def is_closed(self, call_id: str) -> bool:
+        return call_id in self._closed
 
     def known(self, call_id: str) -> tuple[CallState, int] | None:
         """The folded state and its version, if open here (may be stale: the append's OCC checks)."""
         state = self._states.get(call_id)
         version = self.versions.get(call_id, 0)
-        return (state, version) if state is not None and version else None
+        return (state, version) if state is not None and state.raised is not None else None
 
     def __getitem__(self, call_id: str) -> CallState:
         return self._states[call_id]

@@ -11,8 +11,6 @@ from services.common.clock import Clock, SystemClock
 from services.common.follow import StreamFollower
 from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster import load_roster_file
-from services.common.roster_store import RosterHolder
 from services.common.service import Service, run_service
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
@@ -22,10 +20,9 @@ log = structlog.get_logger("deadlines")
 
 
 class DeadlinesService:
-    def __init__(self, nc: Client, keeper: DeadlineKeeper, rosters: RosterHolder) -> None:
+    def __init__(self, nc: Client, keeper: DeadlineKeeper) -> None:
         self.nc = nc
         self.keeper = keeper
-        self.rosters = rosters
         self.follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, keeper.on_fact)
 
     async def start(self) -> None:
@@ -43,7 +40,6 @@ class DeadlinesService:
     async def stop(self) -> None:
         await self.keeper.stop()
         await self.follower.stop()
-        await self.rosters.close()
         await self.nc.close()
         log.info("service_stopped")
 
@@ -52,9 +48,8 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     assert settings.nats_url, "NATS_URL must be set for a service"
     nc = await connect(settings.nats_url, "deadlines")
     await ensure_streams(nc.jetstream(), settings.replicas)
-    rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
     calls = Calls(JetStreamEventStore(nc), clock or SystemClock(), ids or RandomIds())
-    return DeadlinesService(nc, DeadlineKeeper(calls, rosters, settings.sweep_interval_s), rosters)
+    return DeadlinesService(nc, DeadlineKeeper(calls, settings.sweep_interval_s))
 
 
 def run(settings: Settings) -> None:

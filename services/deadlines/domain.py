@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from events import commands as c
-from events.models import STAGES, Level, Stage
+from events.models import STAGES, Stage
 from services.common.aggregate import CallState
 
 TimerKind = Literal["stage", "ack"]
@@ -49,10 +49,10 @@ def timers_for(state: CallState) -> list[Timer]:
     return timers
 
 
-def command_for(timer: Timer, staffed_levels: tuple[Level, ...]) -> c.Command:
+def command_for(timer: Timer) -> c.Command:
     if timer.kind == "stage":
         stage: Stage = timer.what  # type: ignore[assignment]
-        return c.MissDeadline(call_id=timer.call_id, stage=stage, available_levels=staffed_levels)
+        return c.MissDeadline(call_id=timer.call_id, stage=stage)
     return c.TimeOutDispatch(call_id=timer.call_id, dispatch_id=timer.what)
 
 

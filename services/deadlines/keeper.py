@@ -17,7 +17,6 @@ from events.models import CallEvent, Fact
 from services.common.aggregate import DomainError
 from services.common.calls import Calls
 from services.common.open_calls import OpenCallStates
-from services.common.roster_store import RosterHolder
 from services.deadlines.domain import Timer, command_for, due_now, timers_for
 from services.deadlines.timer_wheel import TimerWheel
 
@@ -26,9 +25,8 @@ RETRY_S = 0.5
 
 
 class DeadlineKeeper:
-    def __init__(self, calls: Calls, rosters: RosterHolder, sweep_interval_s: float) -> None:
+    def __init__(self, calls: Calls, sweep_interval_s: float) -> None:
         self.calls = calls
-        self.rosters = rosters
         self.sweep_interval_s = sweep_interval_s
         self.open = OpenCallStates()
         self.wheel = TimerWheel(calls.clock, self.fire)
@@ -58,13 +56,10 @@ class DeadlineKeeper:
         state = self.open.get(timer.call_id)
         if state is None or timer not in timers_for(state):
             return  # met, answered or closed meanwhile
-        raised = state.raised
-        assert raised is not None
-        staffed = self.rosters.roster.staffed_levels(raised.building_id, raised.district_id, raised.device_id)
         known = (state, self.open.versions.get(timer.call_id, 0))
         with structlog.contextvars.bound_contextvars(call_id=timer.call_id):
             try:
-                _, events = await self.calls.execute(command_for(timer, staffed), known)
+                _, events = await self.calls.execute(command_for(timer), known)
             except DomainError as exc:
                 log.info("timer_refused", kind=timer.kind, what=timer.what, reason=str(exc))
                 return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from faststream.nats import NatsBroker, NatsRouter
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
@@ -13,7 +15,7 @@ from services.common.consumer import subscribe_events
 from services.common.follow import StreamFollower
 from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster import load_roster_file
+from services.common.roster import EscalationPolicy, Roster, load_roster_file
 from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service
 from services.common.settings import Settings
@@ -23,6 +25,42 @@ from services.dispatcher.handlers import Dispatcher
 
 DURABLE = "dispatcher"
 PARTITIONS = 16  # calls handled concurrently; events of one call stay in order
+WATCHDOG_S = 2.0  # how often calls that could be stalled are looked at again
+
+
+class BoundRosters:
+    """The roster holder with its NATS connection: what the dispatcher's ``Rosters`` port needs."""
+
+    def __init__(self, holder: RosterHolder, nc: Client) -> None:
+        self.holder = holder
+        self.nc = nc
+
+    @property
+    def roster(self) -> Roster:
+        return self.holder.roster
+
+    async def policy(self, version: str) -> EscalationPolicy:
+        return await self.holder.policy(self.nc, version)
+
+
+class DispatcherService:
+    """The consumer, plus the watchdog that looks again at calls that could be stalled."""
+
+    def __init__(self, consumer: BrokerService, dispatcher: Dispatcher, watchdog_s: float) -> None:
+        self.consumer = consumer
+        self.dispatcher = dispatcher
+        self.watchdog_s = watchdog_s
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._watchdog = asyncio.create_task(self.dispatcher.watch(self.watchdog_s))
+
+    async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+        await self.consumer.stop()
 
 
 async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> Service:
@@ -31,7 +69,8 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     await ensure_streams(nc.jetstream(), settings.replicas)
     store = JetStreamEventStore(nc)
     rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
-    dispatcher = Dispatcher(Calls(store, clock or SystemClock(), ids or RandomIds()), rosters, settings, nc)
+    calls = Calls(store, clock or SystemClock(), ids or RandomIds())
+    dispatcher = Dispatcher(calls, BoundRosters(rosters, nc), settings)
     # Rebuild the memory of open calls (duplicates, who is busy) from what the durable
     # consumer has already handled; everything after its ack floor it will see again.
     handled_up_to = await acked_floor(nc, DURABLE)
@@ -42,6 +81,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
         dispatcher.buildings.observe(item.event)
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
+    dispatcher.live = True  # from here on, availability changes are acted on
     router = NatsRouter()
     partitions = subscribe_events(
         router,
@@ -54,7 +94,10 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
     broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)
     assert partitions is not None
-    return BrokerService(DURABLE, broker, [partitions.close, rosters.close, desk.stop, nc.close])
+    consumer = BrokerService(
+        DURABLE, broker, [partitions.close, dispatcher.close, rosters.close, desk.stop, nc.close]
+    )
+    return DispatcherService(consumer, dispatcher, WATCHDOG_S)
 
 
 async def acked_floor(nc: Client, durable: str) -> int:

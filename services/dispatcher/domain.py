@@ -3,20 +3,22 @@
 Paging order is roster order. At ``building`` and ``community`` level one person is paged
 at a time (the next on decline or ack timeout); at ``district`` and ``professional`` level
 everyone is paged at once (the branch secretary brings the team; rescue services all hear
-it). A level with nobody left to page and no one engaged on the call escalates.
+it). A level with nobody left to page and no one paged or engaged on the call escalates,
+one level at a time. Nobody is paged twice for one call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from events import commands as c
-from events.models import Level
+from events.models import Level, StageTimes
 from services.common.aggregate import ACTIVE, ENGAGED, CallState
 from services.common.ids import derive
 from services.common.roster import EscalationPolicy, Person, Roster
+from services.common.settings import Targets
 
 PagingMode = Literal["sequential", "parallel"]
 PAGING_MODE: dict[Level, PagingMode] = {
@@ -76,14 +78,10 @@ def _level_pages(
     if level == "community" and availability.on_duty:
         people = sorted(people, key=lambda p: p.id != availability.on_duty)
     level_assignments = [a for a in state.assignments.values() if a.level == level and a.team_id is None]
-    tried = {a.responder_id for a in level_assignments}
     waiting_on = [a for a in level_assignments if a.status in ACTIVE]
-    held_elsewhere = {a.responder_id for a in state.assignments.values() if a.status in ACTIVE}
-    untried = [
-        p
-        for p in people
-        if p.id not in tried and p.id not in held_elsewhere and p.id not in availability.away
-    ]
+    # Nobody is paged twice for one call (whatever level they were paged at, whatever they
+    # answered): only the desk re-assigns someone by hand.
+    untried = [p for p in people if p.id not in state.assignments and p.id not in availability.away]
     untried = _available_first(untried, availability)
     if untried:
         if PAGING_MODE[level] == "parallel":
@@ -91,16 +89,13 @@ def _level_pages(
         if not waiting_on:
             return [_assign(state, untried[0], level, policy, default_ack_s)]
         return []
-    if waiting_on or any(a.status in ENGAGED for a in state.assignments.values()):
-        return []
-    if level == "professional":
-        return []
-    everyone_away = bool(people) and all(p.id in availability.away for p in people if p.id not in tried)
+    if waiting_on or any(a.status in ENGAGED for a in state.assignments.values()) or level == "professional":
+        return []  # this level is still being paged, someone holds the call, or the top has nobody left
     return [
         c.Escalate(
             call_id=state.call_id,
-            reason="no_one_available" if everyone_away and not tried else "exhausted",
-            available_levels=roster.staffed_levels(raised.building_id, raised.district_id, raised.device_id),
+            reason="exhausted" if level_assignments else "no_one_available",
+            from_level=level,
         )
     ]
 
@@ -112,21 +107,60 @@ def _kind_pages(
     default_ack_s: float,
     availability: Availability,
 ) -> list[c.Command]:
-    """Service teams for the call's kind, and professionals at once for fire and medical."""
-    raised = state.raised
-    assert raised is not None
+    """Service teams for the call's kinds, and professionals at once for fire and medical
+    (the kinds of calls merged into this one count: a fire joining upgrades the paging)."""
+    kinds = state.kinds
     pages: list[c.Command] = []
     for team in roster.teams:
-        if raised.kind not in team.kinds:
+        if not kinds & set(team.kinds):
             continue
         for person in team.members:
             if person.id not in state.assignments and person.id not in availability.away:
                 pages.append(_assign(state, person, state.level, policy, default_ack_s, team.id))
-    if raised.kind in policy.skip_to_professional:
+    if kinds & set(policy.skip_to_professional):
         for person in roster.professional:
             if person.id not in state.assignments and person.id not in availability.away:
                 pages.append(_assign(state, person, "professional", policy, default_ack_s))
     return pages
+
+
+def settle_joined(primary: CallState, now: datetime, targets: Targets) -> list[c.Command]:
+    """What the calls merged into ``primary`` need once it has closed: resolved with it when it
+    was handled; otherwise (cancelled by its caller, a false alarm) each stands alone again and
+    is dispatched on its own, with its stage clock restarted. [] while it is still open."""
+    if not primary.is_closed:
+        return []
+    handled = primary.status == "resolved" and primary.outcome in ("handled", "referred")
+    commands: list[c.Command] = []
+    for joined in primary.joined:
+        if handled:
+            commands.append(
+                c.ResolveWithJoined(
+                    call_id=joined,
+                    from_call_id=primary.call_id,
+                    by=primary.closed_by or "system",
+                    outcome=primary.outcome or "handled",
+                )
+            )
+        else:
+            reason = "joined_call_false_alarm" if primary.status == "resolved" else "joined_call_cancelled"
+            commands.append(
+                c.Unmerge(
+                    call_id=joined,
+                    from_call_id=primary.call_id,
+                    reason=reason,
+                    due=restart_clock(now, targets),
+                )
+            )
+    return commands
+
+
+def restart_clock(now: datetime, targets: Targets) -> StageTimes:
+    return StageTimes(
+        contact=now + timedelta(seconds=targets.contact),
+        reach=now + timedelta(seconds=targets.reach),
+        onsite=now + timedelta(seconds=targets.onsite),
+    )
 
 
 def _available_first(people: list[Person], availability: Availability) -> list[Person]:

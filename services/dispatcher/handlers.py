@@ -1,29 +1,60 @@
-"""The dispatcher's reactions to call events (an explicit handler table), thin over the domain."""
+"""The dispatcher's reactions to call events, thin over the pure domain.
+
+Every decision is taken on the call's stored events (loaded and folded in sequence order at
+the moment of deciding), never on the order or number of deliveries: a delivered event only
+says "look at this call again". Appends carry the version decided on; a lost race plans again
+on the reloaded call. A watchdog looks again at open calls nobody is being paged for, so a
+lost delivery or a crash between two appends cannot leave a call alone.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
-from nats.aio.client import Client
 
 from events import commands as c
-from events.models import CallEvent, CallRaised, DispatchDeclined, DispatchTimedOut, EscalationRaised, Fact
+from events.models import (
+    AvailabilityChanged,
+    CallCancelled,
+    CallEvent,
+    CallJoined,
+    CallMerged,
+    CallRaised,
+    CallResolved,
+    CallUnmerged,
+    DispatchDeclined,
+    DispatchTimedOut,
+    EscalationRaised,
+    Fact,
+)
 from services.common.aggregate import DomainError
 from services.common.calls import Calls
 from services.common.duty import DutyBook, on_duty
-from services.common.roster_store import RosterHolder
+from services.common.event_store import ConcurrencyConflict
+from services.common.roster import EscalationPolicy, Roster
 from services.common.settings import Settings
 from services.dispatcher.building_calls import CLOSING, BuildingCalls
-from services.dispatcher.domain import Availability, plan
+from services.dispatcher.domain import Availability, plan, settle_joined
 from services.dispatcher.open_calls import OpenCalls
 
 log = structlog.get_logger("dispatcher")
+MAX_PLANS = 8
+
+
+class Rosters(Protocol):
+    """The current roster, and the escalation policy a call was raised under."""
+
+    @property
+    def roster(self) -> Roster: ...
+
+    async def policy(self, version: str) -> EscalationPolicy: ...
 
 
 class Dispatcher:
-    def __init__(self, calls: Calls, rosters: RosterHolder, settings: Settings, nc: Client) -> None:
-        self.nc = nc
+    def __init__(self, calls: Calls, rosters: Rosters, settings: Settings) -> None:
         self.calls = calls
         self.rosters = rosters
         self.settings = settings
@@ -31,35 +62,32 @@ class Dispatcher:
         self.buildings = BuildingCalls(settings.merge_window_s)
         self.duplicates: dict[str, str | None] = {}  # call -> the call it duplicates, decided in order
         self.duty = DutyBook()
-        self.handlers: dict[type[Fact], Callable[[CallEvent, int], Awaitable[None]]] = {
+        self.live = False  # act on availability facts only once caught up with their history
+        self._tasks: set[asyncio.Task[None]] = set()
+        page = self.page_event
+        self.handlers: dict[type[Fact], Callable[[CallEvent], Awaitable[None]]] = {
             CallRaised: self.on_raised,
-            DispatchDeclined: self.page_next,
-            DispatchTimedOut: self.page_next,
-            EscalationRaised: self.page_next,
+            DispatchDeclined: page,
+            DispatchTimedOut: page,
+            EscalationRaised: page,
+            CallJoined: page,  # a more serious kind joined: page what it needs
+            CallUnmerged: page,  # stands alone again: dispatch it on its own
+            CallResolved: self.on_closed,
+            CallCancelled: self.on_closed,
+            CallMerged: self.on_merged,
         }
 
-    def on_responder_fact(self, fact: Fact, seq: int = 0) -> None:
-        self.duty = self.duty.apply(fact)
-
-    def availability(self) -> Availability:
-        now = self.calls.clock.now()
-        desk = on_duty(self.rosters.roster.community, self.duty.overrides, now)
-        return Availability(
-            away=self.duty.away_ids(now),
-            busy=self.open_calls.busy(),
-            on_duty=desk.on_duty.id if desk.on_duty else None,
-        )
+    # ------------------------------------------------------------ deliveries
 
     async def handle(self, event: Fact, seq: int = 0) -> None:
         if not isinstance(event, CallEvent):
             return
         if isinstance(event, CLOSING):  # normally seen in stream order already; idempotent
             self.buildings.observe(event)
+        self.open_calls.apply(event, seq)
         handler = self.handlers.get(type(event))
         if handler is not None:
-            await handler(event, seq)
-        else:
-            self.open_calls.apply(event, seq)
+            await handler(event)
 
     def in_stream_order(self, event: Fact, seq: int = 0) -> None:
         """Fed in stream order, before calls are handled concurrently: which calls are open per
@@ -71,39 +99,135 @@ class Dispatcher:
         if isinstance(event, CallRaised) and event.call_id not in self.duplicates:
             self.duplicates[event.call_id] = primary
 
-    async def on_raised(self, event: CallEvent, seq: int) -> None:
+    async def on_raised(self, event: CallEvent) -> None:
         assert isinstance(event, CallRaised)
         if event.call_id in self.duplicates:  # decided in stream order
             primary = self.duplicates.pop(event.call_id)
         else:  # a redelivery after its decision was used: decide again
             primary = self.buildings.observe(event)
         if primary is not None and not self.buildings.is_open(primary):
-            # Closed since (resolved a moment after this call came in): this call stands alone.
-            self.buildings.register(event)
-            primary = None
+            primary = None  # closed since (resolved a moment after this call came in)
         if primary is not None:
-            log.info("call_merged", into=primary)
-            await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))
-            return
-        await self.page_next(event, seq)
-
-    async def page_next(self, event: CallEvent, seq: int) -> None:
-        """Plan on the state folded here (no reload); a stale version just costs one retry."""
-        self.open_calls.apply(event, seq)
-        known = self.open_calls.known(event.call_id)
-        state = known[0] if known else (await self.calls.load(event.call_id))[0]
-        if state.raised is None:
-            return
-        policy = await self.rosters.policy(self.nc, state.raised.policy_version)
-        commands = plan(state, self.rosters.roster, self.settings.ack_timeout_s, self.availability(), policy)
-        for command in commands:
+            join = c.Join(call_id=primary, joined_call_id=event.call_id, kind=event.kind, caller=event.caller)
             try:
-                state, appended = await self.calls.execute(command, known)
+                await self.calls.execute(join)
+            except DomainError:  # closed meanwhile: this call stands alone
+                primary = None
+        if primary is None:
+            self.buildings.register(event)
+            await self.page(event.call_id)
+            return
+        log.info("call_merged", into=primary)
+        await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))
+        await self.page(event.call_id)  # dispatched on its own if the merge was refused
+        await self.settle(primary)  # the call joined may have closed since the join
+
+    async def page_event(self, event: CallEvent) -> None:
+        await self.page(event.call_id)
+
+    async def on_closed(self, event: CallEvent) -> None:
+        await self.settle(event.call_id)
+
+    async def on_merged(self, event: CallEvent) -> None:
+        assert isinstance(event, CallMerged)
+        await self.settle(event.into_call_id)
+
+    # ------------------------------------------------------------ decisions on the stored call
+
+    async def page(self, call_id: str) -> None:
+        """Page whoever the call needs now (or escalate), planned on its stored events."""
+        for _ in range(MAX_PLANS):
+            state, version = await self.calls.load(call_id)
+            if state.raised is None or not state.is_open:
+                return
+            policy = await self.rosters.policy(state.raised.policy_version)
+            commands = plan(
+                state, self.rosters.roster, self.settings.ack_timeout_s, self.availability(), policy
+            )
+            try:
+                for command in commands:
+                    state, version, events = await self.calls.apply(state, version, command)
+                    if events:
+                        log.info(
+                            "paged",
+                            call_id=call_id,
+                            command=type(command).__name__,
+                            responder=getattr(command, "responder_id", None),
+                        )
+            except ConcurrencyConflict:
+                continue  # someone else wrote: plan again on what is stored now
             except DomainError as exc:
-                log.info("command_refused", command=type(command).__name__, reason=str(exc))
-                continue
-            known = None  # later commands reload: the version moved on
-            if appended:
-                log.info(
-                    "paged", command=type(command).__name__, responder=getattr(command, "responder_id", None)
-                )
+                log.info("command_refused", call_id=call_id, reason=str(exc))
+            return
+        log.warning("page_gave_up_after_conflicts", call_id=call_id)
+
+    async def settle(self, primary_id: str) -> None:
+        """Once a call with merged calls has closed, settle each of them (see ``settle_joined``)."""
+        state, _ = await self.calls.load(primary_id)
+        for command in settle_joined(state, self.calls.clock.now(), self.settings.targets):
+            try:
+                await self.calls.execute(command)
+            except DomainError as exc:
+                log.info("settle_refused", call_id=command.call_id, reason=str(exc))
+
+    # ------------------------------------------------------------ people
+
+    def availability(self) -> Availability:
+        now = self.calls.clock.now()
+        desk = on_duty(self.rosters.roster.community, self.duty.overrides, now)
+        return Availability(
+            away=self.duty.away_ids(now),
+            busy=self.open_calls.busy(),
+            on_duty=desk.on_duty.id if desk.on_duty else None,
+        )
+
+    def on_responder_fact(self, fact: Fact, seq: int = 0) -> None:
+        self.duty = self.duty.apply(fact)
+        if self.live and isinstance(fact, AvailabilityChanged):
+            task = asyncio.create_task(self.on_availability(fact))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def on_availability(self, fact: AvailabilityChanged) -> None:
+        """Going away while paged counts as a decline; someone becoming available is paged at
+        once for an open call nobody holds (the plan decides whether they belong to its level)."""
+        if fact.status == "away":
+            for call_id in self.open_calls.paged_on(fact.responder_id):
+                await self._decline_away(call_id, fact.responder_id)
+        else:
+            for call_id in self.open_calls.unheld():
+                await self.page(call_id)
+
+    async def _decline_away(self, call_id: str, person_id: str) -> None:
+        command = c.Decline(call_id=call_id, responder_id=person_id, note="away")
+        try:
+            await self.calls.execute(command)
+        except DomainError as exc:
+            log.info("away_decline_refused", call_id=call_id, reason=str(exc))
+
+    # ------------------------------------------------------------ watchdog
+
+    async def reconcile(self) -> None:
+        """Look again at every call that could be stalled: open with nobody paged or holding it,
+        paged to someone now away, or merged into a call that has closed."""
+        away = self.duty.away_ids(self.calls.clock.now())
+        for call_id, person_id in self.open_calls.paged_pairs():
+            if person_id in away:
+                await self._decline_away(call_id, person_id)
+        for call_id in self.open_calls.unheld():
+            await self.page(call_id)
+        for primary_id in self.open_calls.merged_into():
+            await self.settle(primary_id)
+
+    async def watch(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.reconcile()
+            except Exception as exc:  # the store away: try again next round
+                log.warning("watchdog_failed", error=repr(exc))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

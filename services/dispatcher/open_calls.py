@@ -1,6 +1,12 @@
-"""The dispatcher's memory of open calls: their states and who is busy."""
+"""The dispatcher's memory of open calls: who is busy, and where to look again.
+
+A cache of the stream (folded in sequence order, see OpenCallStates), used to find calls to
+look at; every decision on a call is taken on its freshly loaded events, never on this.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from events.models import CallEvent
 from services.common.aggregate import ACTIVE, CallState
@@ -14,20 +20,17 @@ class OpenCalls:
         self.states = OpenCallStates()
         self._holding: dict[str, set[str]] = {}  # person -> open calls they are paged on or engaged in
 
-    def apply(self, event: CallEvent, seq: int = 0) -> None:
+    def apply(self, event: CallEvent, seq: int) -> None:
         folded = self.states.apply(event, seq)
-        if folded is None:
-            return  # a redelivery: already folded
-        _, state = folded
-        self._update_holders(state)
+        if folded is not None:
+            self._update_holders(folded[0], folded[1])
 
-    def known(self, call_id: str) -> tuple[CallState, int] | None:
-        return self.states.known(call_id)
-
-    def _update_holders(self, state: CallState) -> None:
-        for person, assignment in state.assignments.items():
+    def _update_holders(self, before: CallState | None, state: CallState) -> None:
+        people = set(state.assignments) | (set(before.assignments) if before else set())
+        for person in people:
+            assignment = state.assignments.get(person)
             calls = self._holding.setdefault(person, set())
-            if state.is_open and assignment.status in ACTIVE:
+            if state.is_open and assignment is not None and assignment.status in ACTIVE:
                 calls.add(state.call_id)
             else:
                 calls.discard(state.call_id)
@@ -36,3 +39,30 @@ class OpenCalls:
 
     def busy(self) -> frozenset[str]:
         return frozenset(self._holding)
+
+    def paged_on(self, person_id: str) -> list[str]:
+        """Open calls on which ``person_id`` is paged and has not answered."""
+        return [call_id for call_id, person in self.paged_pairs() if person == person_id]
+
+    def paged_pairs(self) -> Iterator[tuple[str, str]]:
+        for state in list(self.states.values()):
+            if state.is_open:
+                for person, assignment in state.assignments.items():
+                    if assignment.status == "paged":
+                        yield state.call_id, person
+
+    def unheld(self) -> list[str]:
+        """Open calls with nobody paged or engaged."""
+        return [
+            state.call_id
+            for state in list(self.states.values())
+            if state.is_open and not any(a.status in ACTIVE for a in state.assignments.values())
+        ]
+
+    def merged_into(self) -> set[str]:
+        """The calls that merged calls joined (to settle those merged calls if they closed)."""
+        return {
+            state.merged_into
+            for state in list(self.states.values())
+            if state.status == "merged" and state.merged_into
+        }

@@ -6,7 +6,6 @@ of the stream (an ordered consumer from sequence 1), not of anything the write p
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
 from nats.aio.client import Client
@@ -19,32 +18,24 @@ from services.common.follow import StreamFollower
 from services.common.open_calls import OpenCallStates
 
 Listener = Callable[[StoredEvent, CallState], None]
-CLOSED_MEMORY = 10_000
 
 
 class LiveCalls:
     def __init__(self) -> None:
         self.open = OpenCallStates()
-        self.closed: OrderedDict[str, None] = OrderedDict()  # recently closed call ids
         self.last_seq = 0
         self._listeners: set[Listener] = set()
         self._follower: StreamFollower | None = None
 
-    def apply(self, item: StoredEvent) -> CallState:
+    def apply(self, item: StoredEvent) -> None:
         """Fold one event; closed calls leave the open set after listeners saw them close."""
-        event = item.event
-        folded = self.open.apply(event, item.seq)
+        folded = self.open.apply(item.event, item.seq)
+        self.last_seq = max(self.last_seq, item.seq)
         if folded is None:
-            return self.open[event.call_id]
+            return
         state = folded[1]
-        if not state.is_open:
-            self.closed[event.call_id] = None
-            while len(self.closed) > CLOSED_MEMORY:
-                self.closed.popitem(last=False)
-        self.last_seq = item.seq
         for listener in list(self._listeners):
             listener(item, state)
-        return state
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         self._listeners.add(listener)

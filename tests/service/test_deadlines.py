@@ -16,8 +16,6 @@ from services.common.calls import Calls
 from services.common.clock import SystemClock
 from services.common.embedded_nats import EmbeddedNats
 from services.common.event_store import InMemoryEventStore
-from services.common.roster import load_roster_file
-from services.common.roster_store import RosterHolder
 from services.deadlines.app import DeadlinesService
 from services.deadlines.app import build as build_deadlines
 from services.deadlines.keeper import DeadlineKeeper
@@ -53,8 +51,8 @@ async def test_unanswered_call_escalates_building_district_community(
     assert [m.stage for m in missed] == ["reach", "onsite"]
     escalations = await system.log.wait_type(call_id, "EscalationRaised", count=2)
     assert [(e.from_level, e.to_level, e.reason) for e in escalations] == [
-        ("building", "district", "deadline_missed"),
-        ("district", "community", "deadline_missed"),
+        ("building", "district", "deadline"),
+        ("district", "community", "deadline"),
     ]
     assigned = await system.log.wait_type(call_id, "ResponderAssigned", count=5)
     levels = [a.level for a in assigned]
@@ -238,7 +236,7 @@ async def test_a_firing_that_fails_unexpectedly_is_retried_not_left_to_the_sweep
     now = clock.now()
     raised_event = raised("c1", at=now - timedelta(seconds=70))  # only contact is overdue (10 s)
     version = await InMemoryEventStore.append(store, "c1", [raised_event], 0)
-    keeper = DeadlineKeeper(Calls(store, clock), RosterHolder(load_roster_file(None)), sweep_interval_s=60)
+    keeper = DeadlineKeeper(Calls(store, clock), sweep_interval_s=60)
     keeper.on_fact(raised_event, version)
     keeper.start()
     try:

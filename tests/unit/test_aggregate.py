@@ -110,10 +110,15 @@ def test_met_stage_never_misses() -> None:
     )
 
 
-def test_escalation_skips_levels_with_nobody_and_records_them() -> None:
-    command = c.Escalate(call_id="c1", reason="manual", available_levels=("building", "professional"))
-    (event,) = decide(opened(), command, T0, IDS)
-    assert event.to_level == "professional" and event.skipped == ("district", "community")
+def test_escalation_climbs_one_level_at_a_time() -> None:
+    """Levels never jump: a level with nobody to page escalates again, with its own event."""
+    state = opened()
+    climbed = []
+    for _ in range(3):
+        (event,) = decide(state, c.Escalate(call_id="c1", reason="no_one_available"), T0, IDS)
+        climbed.append((event.from_level, event.to_level))
+        state = evolve(state, event)
+    assert climbed == [("building", "district"), ("district", "community"), ("community", "professional")]
 
 
 def test_a_repeated_escalation_from_the_same_level_climbs_once() -> None:

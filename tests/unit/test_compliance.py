@@ -71,7 +71,7 @@ def history() -> list[CallEvent]:
             at=at(180),
             from_level="building",
             to_level="district",
-            reason="deadline_missed",
+            reason="deadline",
         ),
         DispatchAccepted(event_id=e(), call_id="c2", at=at(200), responder_id="g2", dispatch_id="d2"),
         CallResolved(event_id=e(), call_id="c2", at=at(500), by="s1"),

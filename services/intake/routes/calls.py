@@ -245,17 +245,13 @@ async def escalate(
     call_id: CallIdPath, body: EscalateIn, request: Request, who: Principal = Depends(require_desk)
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    state = await load_call(deps, call_id)
-    raised = state.raised
-    assert raised is not None
-    staffed = deps.roster.staffed_levels(raised.building_id, raised.district_id)
+    await load_call(deps, call_id)  # 404 for an unknown call
     await execute(
         deps,
         c.Escalate(
             call_id=call_id,
             reason="manual",
             by=who.id,
-            available_levels=staffed,
             note=body.reason,
             from_level=body.from_level,
         ),

@@ -158,7 +158,7 @@ def _open_call_of(deps: IntakeDeps, desk: DeviceDesk, device_id: str) -> str | N
     remembered = desk.open_call.get(device_id)
     if remembered is not None:
         state = live.open.get(remembered)
-        closed_since = state is None and remembered in live.closed
+        closed_since = state is None and live.open.is_closed(remembered)
         if not closed_since:
             return remembered
         desk.open_call.pop(device_id, None)

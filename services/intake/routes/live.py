@@ -30,7 +30,9 @@ def board_rows(request: Request, district: str | None = None) -> list[dict[str, 
     return [
         call_view(state, now)
         for state in calls
-        if state.raised is not None and (district is None or state.raised.district_id == district)
+        if state.is_open
+        and state.raised is not None
+        and (district is None or state.raised.district_id == district)
     ]
 
 
