@@ -226,6 +226,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     responder_id=current.responder_id,
                     dispatch_id=current.dispatch_id,
                     note=command.note,
+                    by=command.by,
                 )
             ]
         case c.Decline():
@@ -242,6 +243,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     responder_id=current.responder_id,
                     dispatch_id=current.dispatch_id,
                     note=command.note,
+                    by=command.by,
                 )
             ]
         case c.EnRoute():
@@ -253,7 +255,11 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 raise InvalidTransition("accept the dispatch before reporting en route")
             return [
                 ResponderEnRoute(
-                    **base, event_id=ids.new(), responder_id=current.responder_id, note=command.note
+                    **base,
+                    event_id=ids.new(),
+                    responder_id=current.responder_id,
+                    note=command.note,
+                    by=command.by,
                 )
             ]
         case c.Arrive():
@@ -265,7 +271,11 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 raise InvalidTransition("accept the dispatch before reporting arrival")
             return [
                 ResponderArrived(
-                    **base, event_id=ids.new(), responder_id=current.responder_id, note=command.note
+                    **base,
+                    event_id=ids.new(),
+                    responder_id=current.responder_id,
+                    note=command.note,
+                    by=command.by,
                 )
             ]
         case c.Resolve():
