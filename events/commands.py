@@ -61,6 +61,7 @@ class AssignResponder(Command):
 class ResponderAction(Command):
     responder_id: str
     note: str = Field(default="", max_length=2000)
+    by: str | None = None  # the desk (a supervisor, the duty officer) acting for the responder
 
 
 class Accept(ResponderAction):

@@ -117,6 +117,7 @@ class DispatchAccepted(CallEvent):
     responder_id: str
     dispatch_id: str
     note: str = ""
+    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
 class DispatchDeclined(CallEvent):
@@ -124,6 +125,7 @@ class DispatchDeclined(CallEvent):
     responder_id: str
     dispatch_id: str
     note: str = ""
+    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
 class DispatchTimedOut(CallEvent):
@@ -136,12 +138,14 @@ class ResponderEnRoute(CallEvent):
     type: Literal["ResponderEnRoute"] = "ResponderEnRoute"
     responder_id: str
     note: str = ""
+    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
 class ResponderArrived(CallEvent):
     type: Literal["ResponderArrived"] = "ResponderArrived"
     responder_id: str
     note: str = ""
+    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
 class CallResolved(CallEvent):

@@ -12,6 +12,10 @@ Definitions (also in the README):
   the milestone, over calls that reached it.
 - Drills are left out unless asked for; cancelled calls and false alarms are counted apart
   (neither met nor missed); a merged call is counted once, on the call it joined.
+- ``desk_confirmed``: of the calls judged, how many had the milestone that stopped the stage's
+  clock recorded by the desk for the responder (a supervisor or the duty officer; the event
+  carries ``by``): reach via ``DispatchAccepted``, onsite via ``ResponderArrived``. They are
+  met or missed like any other; contact is never desk-confirmed.
 """
 
 from __future__ import annotations
@@ -85,13 +89,14 @@ def group_key(facts: CallFacts, group_by: str, utc_offset: timedelta = timedelta
 def _stages(calls: list[CallFacts], now: datetime) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for stage in STAGES:
-        met = missed = pending = 0
+        met = missed = pending = desk = 0
         seconds: list[float] = []
         for facts in calls:
             outcome, took = stage_outcome(facts, stage, now)
             met += outcome == "met"
             missed += outcome == "missed"
             pending += outcome == "pending"
+            desk += stage in facts.desk_confirmed
             if took is not None:
                 seconds.append(took)
         judged = met + missed
@@ -104,6 +109,7 @@ def _stages(calls: list[CallFacts], now: datetime) -> dict[str, Any]:
             "p50_s": percentile(seconds, 0.5),
             "p90_s": percentile(seconds, 0.9),
             "max_s": round(max(seconds), 3) if seconds else None,
+            "desk_confirmed": desk,
         }
     return result
 
@@ -164,11 +170,12 @@ def report_csv(body: dict[str, Any]) -> str:
             "p50_s",
             "p90_s",
             "max_s",
+            "desk_confirmed",
         ]
     )
     # Calls counted apart (neither met nor missed), as rows of their own.
     for apart in ("cancelled", "false_alarms", "merged", "drills"):
-        writer.writerow(["all", apart, body.get(apart, 0), "", "", "", "", "", "", ""])
+        writer.writerow(["all", apart, body.get(apart, 0), "", "", "", "", "", "", "", ""])
     rows = [("all", body["stages"])] + [(key, g["stages"]) for key, g in body.get("groups", {}).items()]
     for group, stages in rows:
         for stage, s in stages.items():
@@ -184,6 +191,7 @@ def report_csv(body: dict[str, Any]) -> str:
                     s["p50_s"],
                     s["p90_s"],
                     s["max_s"],
+                    s["desk_confirmed"],
                 ]
             )
     return out.getvalue()

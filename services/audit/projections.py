@@ -51,6 +51,7 @@ class CallFacts:
     level: Level
     met_at: dict[str, datetime] = field(default_factory=dict)
     missed: set[str] = field(default_factory=set)
+    desk_confirmed: set[str] = field(default_factory=set)  # milestones the desk recorded (``by``)
     status: str = "open"  # open | resolved | cancelled | merged
     outcome: str | None = None
     closed_at: datetime | None = None
@@ -65,6 +66,7 @@ class CallFacts:
             "level": self.level,
             "met_at": {k: v.isoformat() for k, v in sorted(self.met_at.items())},
             "missed": sorted(self.missed),
+            "desk_confirmed": sorted(self.desk_confirmed),
             "status": self.status,
             "outcome": self.outcome,
         }
@@ -140,6 +142,8 @@ def apply(state: AuditState, seq: int, event: CallEvent) -> AuditState:
     stage = MILESTONE.get(type(event))
     if stage is not None and stage not in facts.met_at:
         facts.met_at[stage] = event.at
+        if getattr(event, "by", None):  # a supervisor or the officer on duty recorded it for the responder
+            facts.desk_confirmed.add(stage)
     match event:
         case DeadlineMissed():
             facts.missed.add(event.stage)

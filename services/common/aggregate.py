@@ -255,6 +255,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     responder_id=current.responder_id,
                     dispatch_id=current.dispatch_id,
                     note=command.note,
+                    by=command.by,
                 )
             ]
         case c.Decline():
@@ -271,6 +272,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     responder_id=current.responder_id,
                     dispatch_id=current.dispatch_id,
                     note=command.note,
+                    by=command.by,
                 )
             ]
         case c.EnRoute():
@@ -282,7 +284,11 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 raise InvalidTransition("accept the dispatch before reporting en route")
             return [
                 ResponderEnRoute(
-                    **base, event_id=ids.new(), responder_id=current.responder_id, note=command.note
+                    **base,
+                    event_id=ids.new(),
+                    responder_id=current.responder_id,
+                    note=command.note,
+                    by=command.by,
                 )
             ]
         case c.Arrive():
@@ -294,7 +300,11 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 raise InvalidTransition("accept the dispatch before reporting arrival")
             return [
                 ResponderArrived(
-                    **base, event_id=ids.new(), responder_id=current.responder_id, note=command.note
+                    **base,
+                    event_id=ids.new(),
+                    responder_id=current.responder_id,
+                    note=command.note,
+                    by=command.by,
                 )
             ]
         case c.Resolve():

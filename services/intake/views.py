@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from events.models import STAGES, CallEvent
+from events.models import (
+    STAGES,
+    CallEvent,
+    DispatchAccepted,
+    DispatchDeclined,
+    ResponderArrived,
+    ResponderEnRoute,
+)
 from services.common.aggregate import CallState
 from services.common.event_store import StoredEvent
 
@@ -59,7 +66,14 @@ def call_view(state: CallState, now: datetime) -> dict[str, Any]:
     }
 
 
+# A responder's acts. Their actor is the responder; ``by`` (the timeline's ``recorded_by``) names
+# the desk person (a supervisor, the duty officer) who recorded one for them, None otherwise.
+RESPONDER_ACTS = (DispatchAccepted, DispatchDeclined, ResponderEnRoute, ResponderArrived)
+
+
 def actor_of(event: CallEvent) -> str | None:
+    if isinstance(event, RESPONDER_ACTS):
+        return event.responder_id
     for field in ("by", "responder_id", "raised_by"):
         value = getattr(event, field, None)
         if value:
@@ -80,6 +94,7 @@ def timeline_view(call_id: str, stored: list[StoredEvent]) -> dict[str, Any]:
                 "at": event.at.isoformat(),
                 "elapsed_s": round((event.at - start).total_seconds(), 3) if start else 0.0,
                 "actor": actor_of(event),
+                "recorded_by": event.by if isinstance(event, RESPONDER_ACTS) else None,
                 "data": data,
             }
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,7 +34,9 @@ class CallWave(_Model):
     district: str | None = None
     buildings: tuple[str, ...] = ()
     kinds: dict[Kind, float] = Field(default_factory=_flood_only)
-    drill: bool = False
+    drill: Literal[True] = Field(
+        default=True, description="always true: a simulation raises only drills, never real emergencies"
+    )
     unknown_building_rate: float = Field(default=0, ge=0, le=1)
 
 

@@ -224,6 +224,36 @@ async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_fal
     await context.close()
 
 
+async def test_the_audit_page_shows_an_accept_the_desk_recorded_for_a_responder(
+    system: System, browser: Browser
+) -> None:
+    base = system.settings.http_url
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned")
+    supervisor, g1 = bearer("demo-supervisor"), bearer("demo-g1")
+    desk = await system.http.post(
+        f"/api/calls/{call_id}/accept", json={"responder_id": "g1"}, headers=supervisor
+    )
+    assert desk.status_code == 200, desk.text
+    own = await system.http.post(f"/api/calls/{call_id}/arrive", json={"responder_id": "g1"}, headers=g1)
+    assert own.status_code == 200, own.text
+
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{base}/calls/{call_id}")
+    await page.fill("#token", "demo-supervisor")
+    await page.click("button[type=submit]")
+    accepted = page.locator("#events tr[data-type=DispatchAccepted]")
+    await expect(accepted).to_have_count(1, timeout=5000)
+    await expect(accepted.locator("td").nth(4)).to_have_text("g1 由 s1 代录（值班台）")
+    arrived = page.locator("#events tr[data-type=ResponderArrived]")
+    await expect(arrived.locator("td").nth(4)).to_have_text("g1")
+    await shot(page, "audit-desk-recorded")
+    await page.click("#lang")
+    await expect(accepted.locator("td").nth(4)).to_have_text("g1 by s1 (desk)", timeout=5000)
+    await context.close()
+
+
 async def test_a_refused_raise_is_shown_to_the_resident_with_the_duty_number(
     system: System, browser: Browser
 ) -> None:

@@ -32,9 +32,19 @@ async def test_raise_then_timeline(cli_env: System, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     call_id = out.split()[1]
     await cli_env.log.wait_type(call_id, "ContactShared")
+    # The desk records g1's accept for them (supervisor token): the timeline says so.
+    accept = await cli_env.http.post(
+        f"/api/calls/{call_id}/accept",
+        json={"responder_id": "g1"},
+        headers={"Authorization": "Bearer demo-supervisor"},
+    )
+    assert accept.status_code == 200, accept.text
     assert await cli("timeline", call_id) == 0
     lines = capsys.readouterr().out
     assert "CallRaised" in lines and "ContactShared" in lines and "name=网格员 杨帆" in lines
+    accepted = next(line for line in lines.splitlines() if "DispatchAccepted" in line)
+    assert "g1 by s1 (desk)" in accepted
+    assert "(desk)" not in next(line for line in lines.splitlines() if "ContactShared" in line)
 
 
 async def test_timeline_of_unknown_call_fails_clearly(

@@ -179,3 +179,67 @@ async def test_supervisor_actions_appear_in_the_timeline_with_their_actor(system
             f"/api/calls/{call_id}/assign", json={"responder_id": "g2"}, headers=SUPERVISOR
         )
     ).status_code == 409
+
+
+async def test_desk_acting_for_a_responder_is_recorded_with_by(system: System) -> None:
+    """Issue 15 defect 7: an accept or arrival the desk records for a responder says who did it."""
+    call_id = (await system.raise_call("b12"))["call_id"]
+    assert (await system.log.wait_type(call_id, "ResponderAssigned"))[0].responder_id == "g1"
+    for action in ("accept", "enroute", "arrive"):
+        response = await system.http.post(
+            f"/api/calls/{call_id}/{action}", json={"responder_id": "g1"}, headers=SUPERVISOR
+        )
+        assert response.status_code == 200, (action, response.text)
+    # A second responder, assigned by hand, accepts and arrives with their own token.
+    assign = await system.http.post(
+        f"/api/calls/{call_id}/assign", json={"responder_id": "g3"}, headers=SUPERVISOR
+    )
+    assert assign.status_code == 200, assign.text
+    for action in ("accept", "arrive"):
+        own = await system.http.post(
+            f"/api/calls/{call_id}/{action}", json={"responder_id": "g3"}, headers=bearer("demo-g3")
+        )
+        assert own.status_code == 200, (action, own.text)
+
+    accepted = await system.log.wait_type(call_id, "DispatchAccepted", count=2)
+    arrived = await system.log.wait_type(call_id, "ResponderArrived", count=2)
+    enroute = await system.log.wait_type(call_id, "ResponderEnRoute")
+    assert [(e.responder_id, e.by) for e in accepted] == [("g1", "s1"), ("g3", None)]
+    assert [(e.responder_id, e.by) for e in arrived] == [("g1", "s1"), ("g3", None)]
+    assert [(e.responder_id, e.by) for e in enroute] == [("g1", "s1")]
+    # The timeline keeps the responder as the actor and shows who recorded it.
+    timeline = (await system.http.get(f"/api/calls/{call_id}/timeline", headers=SUPERVISOR)).json()["events"]
+    desk = [(e["type"], e["actor"], e["recorded_by"]) for e in timeline if e["recorded_by"]]
+    assert desk == [
+        ("DispatchAccepted", "g1", "s1"),
+        ("ResponderEnRoute", "g1", "s1"),
+        ("ResponderArrived", "g1", "s1"),
+    ]
+
+
+async def test_the_duty_officer_on_duty_may_decline_for_a_responder_and_is_recorded(system: System) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "person_id": "c3",
+        "from": (now - timedelta(minutes=1)).isoformat(),
+        "to": (now + timedelta(hours=2)).isoformat(),
+    }
+    assert (await system.http.post("/api/duty/overrides", json=body, headers=SUPERVISOR)).status_code == 201
+
+    async def overridden() -> bool:
+        return (await system.http.get("/api/duty")).json()["on_duty"]["id"] == "c3"
+
+    await wait_for(overridden, what="override in force")
+    call_id = (await system.raise_call("b12"))["call_id"]
+    assert (await system.log.wait_type(call_id, "ResponderAssigned"))[0].responder_id == "g1"
+    # The officer off duty may not act for anyone; the one on duty may.
+    off = await system.http.post(
+        f"/api/calls/{call_id}/decline", json={"responder_id": "g1"}, headers=bearer("demo-c1")
+    )
+    assert off.status_code == 403, off.text
+    on = await system.http.post(
+        f"/api/calls/{call_id}/decline", json={"responder_id": "g1"}, headers=bearer("demo-c3")
+    )
+    assert on.status_code == 200, on.text
+    declined = await system.log.wait_type(call_id, "DispatchDeclined")
+    assert [(e.responder_id, e.by) for e in declined] == [("g1", "c3")]

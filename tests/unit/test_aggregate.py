@@ -206,3 +206,28 @@ def test_the_timers_of_a_call_include_a_stage_met_late_but_not_yet_recorded() ->
     assert ("stage", "contact") in {(t.kind, t.what) for t in timers_for(state)}
     on_time = apply(opened(), assign("c1", "g1"), seconds=5)
     assert ("stage", "contact") not in {(t.kind, t.what) for t in timers_for(on_time)}
+
+
+def test_an_act_the_desk_records_for_a_responder_carries_by_and_the_responders_own_does_not() -> None:
+    state = apply(apply(opened(), assign("c1", "g1")), assign("c1", "g2"))
+    recorded: list[tuple[str, str, str | None]] = []
+    for command in (
+        c.Accept(call_id="c1", responder_id="g1", by="s1"),
+        c.EnRoute(call_id="c1", responder_id="g1", by="s1"),
+        c.Arrive(call_id="c1", responder_id="g1", by="s1"),
+        c.Decline(call_id="c1", responder_id="g2", by="c3"),
+    ):
+        events = decide(state, command, T0 + timedelta(seconds=2), IDS)
+        recorded += [(e.type, e.responder_id, e.by) for e in events]  # type: ignore[attr-defined]
+        for event in events:
+            state = evolve(state, event)
+    assert recorded == [
+        ("DispatchAccepted", "g1", "s1"),
+        ("ResponderEnRoute", "g1", "s1"),
+        ("ResponderArrived", "g1", "s1"),
+        ("DispatchDeclined", "g2", "c3"),
+    ]
+    own = decide(opened(), assign("c1", "g3"), T0, IDS)
+    state = fold("c1", [raised("c1"), *own])
+    accepted = decide(state, c.Accept(call_id="c1", responder_id="g3"), T0, IDS)
+    assert [getattr(e, "by", "missing") for e in accepted] == [None]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
 
 from events.models import (
+    STAGES,
     CallCancelled,
     CallEvent,
     CallMerged,
@@ -195,3 +198,49 @@ def test_csv_has_a_row_per_group_and_stage() -> None:
     text = report_csv(report(folded().calls.values(), now=at(10_000), group_by="district"))
     assert text.splitlines()[0].startswith("group,stage,calls,met,missed")
     assert len(text.splitlines()) == 1 + 4 + 3 + 3  # header, counted apart, all, one district
+
+
+def desk_history() -> list[CallEvent]:
+    """k1: the desk (s1) confirmed reach, the responder their own arrival. k2: own accept, then a
+    second accept by the desk (not the milestone), arrival confirmed late by the officer on duty
+    (c3). k3: cancelled after a desk accept (counted apart, not judged)."""
+    return [
+        raised("k1", district_id="d1"),
+        DispatchAccepted(
+            event_id="k1a", call_id="k1", at=at(60), responder_id="g1", dispatch_id="x1", by="s1"
+        ),
+        ResponderArrived(event_id="k1b", call_id="k1", at=at(300), responder_id="g1"),
+        raised("k2", district_id="d2"),
+        DispatchAccepted(event_id="k2a", call_id="k2", at=at(90), responder_id="g2", dispatch_id="x2"),
+        DispatchAccepted(
+            event_id="k2b", call_id="k2", at=at(95), responder_id="g3", dispatch_id="x3", by="s1"
+        ),
+        ResponderArrived(event_id="k2c", call_id="k2", at=at(700), responder_id="g2", by="c3"),
+        raised("k3", district_id="d1"),
+        DispatchAccepted(
+            event_id="k3a", call_id="k3", at=at(50), responder_id="g1", dispatch_id="x4", by="s1"
+        ),
+        CallCancelled(event_id="k3b", call_id="k3", at=at(70), by="caller"),
+    ]
+
+
+def test_milestones_the_desk_confirmed_are_counted_apart() -> None:
+    state = AuditState()
+    for seq, event in enumerate(desk_history(), start=1):
+        apply(state, seq, event)
+    body = report(state.calls.values(), now=at(10_000), group_by="district")
+    counts = {stage: s["desk_confirmed"] for stage, s in body["stages"].items()}
+    assert counts == {"contact": 0, "reach": 1, "onsite": 1}
+    # Desk-confirmed milestones still count as met or missed by their time, like any other.
+    assert (body["stages"]["reach"]["met"], body["stages"]["onsite"]["missed"]) == (2, 1)
+    per_district = {
+        key: (g["stages"]["reach"]["desk_confirmed"], g["stages"]["onsite"]["desk_confirmed"])
+        for key, g in body["groups"].items()
+    }
+    assert per_district == {"d1": (1, 0), "d2": (0, 1)}
+    rows = list(csv.DictReader(io.StringIO(report_csv(body))))
+    by_row = {(r["group"], r["stage"]): r["desk_confirmed"] for r in rows if r["stage"] in STAGES}
+    assert by_row[("all", "reach")] == "1" and by_row[("all", "onsite")] == "1"
+    assert by_row[("d1", "onsite")] == "0" and by_row[("d2", "onsite")] == "1"
+    # The folded facts (the replay digest) carry it too.
+    assert state.calls["k2"].to_json()["desk_confirmed"] == ["onsite"]

@@ -64,6 +64,8 @@ def timeline(args: argparse.Namespace) -> int:
     print(f"call {data['call_id']}")
     for event in data["events"]:
         actor = event.get("actor") or ""
+        if event.get("recorded_by"):  # the desk recorded this act for the responder
+            actor += f" by {event['recorded_by']} (desk)"
         detail = _detail(event)
         print(f"  {event['seq']:>6}  +{event['elapsed_s']:>8.1f}s  {event['type']:<20} {actor:<10} {detail}")
     return 0

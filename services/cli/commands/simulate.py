@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
+
+import httpx
 
 from services.common.roster import RosterError, load_roster_file
 from services.common.settings import load_settings
-from services.simulator.runner import Simulation
+from services.simulator.runner import Simulation, SimulationError
 from services.simulator.scenario import ScenarioError, load_scenario
 
 
@@ -34,6 +37,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"dispatch1310: {exc}")
         return 2
     simulation = Simulation(scenario, settings.http_url, roster, settings.token, seed=args.seed)
-    result = asyncio.run(simulation.run())
+    code = 0
+    try:
+        asyncio.run(simulation.run())
+    except KeyboardInterrupt:
+        code = 130
+    except (SimulationError, httpx.HTTPError) as exc:
+        print(f"dispatch1310: {exc}", file=sys.stderr)
+        code = 1
+    # Whatever stopped the run, it has put back what it changed; say what it did and restored.
+    result = simulation.result
     print(json.dumps({"summary": result.summary(), "report": result.report}, ensure_ascii=False, indent=2))
-    return 0 if result.raised else 1
+    for line in result.closing_lines():
+        print(line, file=sys.stderr)
+    if code == 0 and (not result.raised or result.cleanup_errors):
+        code = 1
+    return code

@@ -158,8 +158,16 @@ def _responder_route(command_type: type[c.ResponderAction]) -> Any:
         call_id: CallIdPath, body: ActionIn, request: Request, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
         deps = deps_of(request)
-        responder = acting_responder(request, who, body.responder_id)
-        await execute(deps, command_type(call_id=call_id, responder_id=responder, note=body.note))
+        named = body.responder_id
+        by: str | None = None
+        if named and who is not ANONYMOUS and named != who.id and is_duty_officer(deps, who.id):
+            responder, by = named, who.id  # the officer on duty holds the desk's powers
+        else:
+            responder = acting_responder(request, who, named)
+            if responder != who.id and who is not ANONYMOUS:
+                by = who.id  # a supervisor recording the act for the responder
+        command = command_type(call_id=call_id, responder_id=responder, note=body.note, by=by)
+        await execute(deps, command)
         return await _view(deps, call_id)
 
     return act
