@@ -19,6 +19,7 @@ Invariants (each violation names the call, the invariant and the events involved
 - ``paged_once``: nobody is paged twice for one call, unless the desk assigned them by hand (``by``).
 - ``one_outcome``: each stage has one outcome: at most one ``DeadlineMissed``, none when its
   milestone came in time, and one recorded within ``slack_s`` of a due time passed unmet while open.
+- ``away_declined``: a person who goes away while paged has that page declined within ``slack_s``.
 - ``page_delivered`` (when ``notifications`` is on): every page has a ``NotificationSent`` or a
   ``NotificationFailed`` (dead-lettered) within ``delivery_slack_s``.
 """
@@ -39,6 +40,9 @@ from events.models import (
     CallResolved,
     ContactShared,
     DeadlineMissed,
+    DispatchAccepted,
+    DispatchDeclined,
+    DispatchTimedOut,
     EscalationRaised,
     NotificationFailed,
     NotificationSent,
@@ -125,22 +129,31 @@ def decode_records(records: Iterable[Record], report: Report) -> dict[str, list[
     return calls
 
 
-def check_records(records: Iterable[Record], now: datetime, limits: Limits = Limits()) -> Report:
+Away = dict[str, list[datetime]]  # person -> when they went away
+
+
+def check_records(
+    records: Iterable[Record], now: datetime, limits: Limits = Limits(), away: Away | None = None
+) -> Report:
     report = Report()
     calls = decode_records(records, report)
-    check_calls(calls, now, limits, report)
+    check_calls(calls, now, limits, report, away or {})
     return report
 
 
 def check_calls(
-    calls: dict[str, list[tuple[int, CallEvent]]], now: datetime, limits: Limits, report: Report
+    calls: dict[str, list[tuple[int, CallEvent]]],
+    now: datetime,
+    limits: Limits,
+    report: Report,
+    away: Away | None = None,
 ) -> Report:
     closes: dict[str, CallState] = {}
     states: dict[str, CallState] = {}
     for call_id, items in calls.items():
         items.sort(key=lambda item: item[0])
         report.calls += 1
-        states[call_id] = _check_call(call_id, items, now, limits, report)
+        states[call_id] = _check_call(call_id, items, now, limits, report, away or {})
         if states[call_id].is_closed:
             closes[call_id] = states[call_id]
     slack = timedelta(seconds=limits.slack_s)
@@ -161,7 +174,12 @@ def check_calls(
 
 
 def _check_call(
-    call_id: str, items: list[tuple[int, CallEvent]], now: datetime, limits: Limits, report: Report
+    call_id: str,
+    items: list[tuple[int, CallEvent]],
+    now: datetime,
+    limits: Limits,
+    report: Report,
+    away: Away,
 ) -> CallState:
     def flag(invariant: str, detail: str, *seqs: int) -> None:
         report.violations.append(Violation(call_id, invariant, detail, seqs))
@@ -176,7 +194,23 @@ def _check_call(
     page_seq: dict[str, int] = {}
     delivered: set[str] = set()
     missed_seq: dict[str, int] = {}
+
+    def paged_until(responder_id: str, end: datetime, seq: int) -> None:
+        """A page of ``responder_id`` ended at ``end``: were they away meanwhile, undeclined?"""
+        assignment = state.assignments.get(responder_id)
+        if assignment is None or assignment.status != "paged":
+            return
+        for went_away in away.get(responder_id, ()):
+            if assignment.assigned_at <= went_away and went_away + slack < end:
+                flag("away_declined", f"{responder_id} went away at {went_away.isoformat()} while paged", seq)
+                return
+
     for index, (seq, event) in enumerate(items):
+        if isinstance(event, DispatchAccepted | DispatchDeclined | DispatchTimedOut):
+            paged_until(event.responder_id, event.at, seq)
+        if isinstance(event, CLOSES) and not state.is_closed:
+            for responder_id in list(state.assignments):
+                paged_until(responder_id, event.at, seq)
         if state.is_closed and isinstance(event, NEVER_AFTER_CLOSE):
             flag("nothing_after_close", f"{event.type} after the call was {state.status}", seq)
         if state.is_closed and isinstance(event, CLOSES):
@@ -203,6 +237,9 @@ def _check_call(
         until = items[index + 1][1].at if index + 1 < len(items) else now
         gap.segment(state, event.at, until, seq)
         _unfired_deadlines(state, event.at, until, slack, missed_seq, flag, seq)
+    if state.is_open:
+        for responder_id in list(state.assignments):
+            paged_until(responder_id, now, items[-1][0])
     for found in gap.found:
         (report.attention if found.top else report.violations).append(
             Violation(call_id, "no_paging_gap", found.detail, found.seqs)

@@ -114,47 +114,59 @@ class JetStreamEventStore:
         return int(info.state.last_seq)
 
     async def read_all(self, from_seq: int = 1, until_seq: int | None = None) -> AsyncIterator[StoredEvent]:
-        """Every event from ``from_seq`` in stream order, through an ordered push consumer.
+        """Every event from ``from_seq`` in stream order (poison messages skipped)."""
+        async for msg in read_messages(
+            self.nc, subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, from_seq, until_seq
+        ):
+            item = _stored(msg, stream_seq(msg))
+            if item is not None:
+                yield item
 
-        Messages are handed over in chunks by a subscription callback: nats-py's message
-        iterator costs an asyncio task per message, which made replay five times slower.
-        """
-        end = await self.last_seq()
-        if until_seq is not None:
-            end = min(end, until_seq)
-        if end < from_seq:
-            return
-        arrived: list[Msg] = []
-        ready = asyncio.Event()
 
-        async def on_message(msg: Msg) -> None:
-            arrived.append(msg)
-            ready.set()
+async def read_messages(
+    nc: Client, stream: str, subject: str, from_seq: int = 1, until_seq: int | None = None
+) -> AsyncIterator[Msg]:
+    """Every message of ``stream`` on ``subject`` from ``from_seq`` up to ``until_seq`` (default: its last at
+    call time), in order, through an ordered push consumer.
 
-        sub = await self.js.subscribe(
-            subjects.CALLS_SUBJECTS,
-            cb=on_message,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_seq, 1)
-            ),
-            pending_msgs_limit=100_000,
-        )
-        try:
-            while True:
-                await ready.wait()
-                ready.clear()
-                chunk = arrived[:]
-                arrived.clear()
-                for msg in chunk:
-                    seq = stream_seq(msg)
-                    item = _stored(msg, seq)
-                    if item is not None:
-                        yield item
-                    if seq >= end:
-                        return
-        finally:
-            await sub.unsubscribe()
+    Messages are handed over in chunks by a subscription callback: nats-py's message iterator
+    costs an asyncio task per message, which made replay five times slower.
+    """
+    js = nc.jetstream()
+    info = await js.stream_info(stream)
+    end = int(info.state.last_seq)
+    if until_seq is not None:
+        end = min(end, until_seq)
+    if end < max(from_seq, int(info.state.first_seq)):
+        return
+    arrived: list[Msg] = []
+    ready = asyncio.Event()
+
+    async def on_message(msg: Msg) -> None:
+        arrived.append(msg)
+        ready.set()
+
+    sub = await js.subscribe(
+        subject,
+        stream=stream,
+        cb=on_message,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_seq, 1)),
+        pending_msgs_limit=100_000,
+    )
+    try:
+        while True:
+            await ready.wait()
+            ready.clear()
+            chunk = arrived[:]
+            arrived.clear()
+            for msg in chunk:
+                yield msg
+                seq, pending = _position(msg)
+                if seq >= end or pending == 0:
+                    return
+    finally:
+        await sub.unsubscribe()
 
 
 def stream_seq(msg: Msg) -> int:
@@ -164,6 +176,14 @@ def stream_seq(msg: Msg) -> int:
     if len(tokens) == 9:
         return int(tokens[5])
     return int(msg.metadata.sequence.stream)
+
+
+def _position(msg: Msg) -> tuple[int, int]:
+    """Stream sequence and how many messages of the consumer's filter are still pending."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5]), int(tokens[8])
+    return int(msg.metadata.sequence.stream), int(msg.metadata.num_pending)
 
 
 def _stored(msg: Msg, seq: int) -> StoredEvent | None:

@@ -13,6 +13,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from services.common.settings import Settings
+
 ADMIN = "admin"
 
 # The event types each service appends (calls.<id>.<Type>), beyond the JetStream plumbing.
@@ -31,7 +33,16 @@ OWNED_EVENTS: dict[str, tuple[str, ...]] = {
         "NoteAdded",
         "DeviceAlertReceived",
     ),
-    "dispatcher": ("ResponderAssigned", "ContactShared", "EscalationRaised", "CallMerged"),
+    "dispatcher": (
+        "ResponderAssigned",
+        "ContactShared",
+        "EscalationRaised",
+        "CallMerged",
+        "CallJoined",
+        "CallUnmerged",
+        "CallResolved",  # a merged call resolved with the call it joined
+        "DispatchDeclined",  # going away while paged counts as a decline
+    ),
     "deadlines": ("DeadlineMissed", "EscalationRaised", "DispatchTimedOut"),
     "notifier": (),
     "audit": (),
@@ -135,3 +146,26 @@ def url_with_user(url: str, user: str, password: str) -> str:
     host = parts.hostname or "127.0.0.1"
     netloc = f"{quote(user)}:{quote(password)}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def stream_url(settings: Settings) -> str | None:
+    """How a CLI command reaches the stream: ``NATS_URL``, or else the embedded server that
+    ``up`` runs from the data dir (its listen port, with the admin credentials kept there)."""
+    if settings.nats_url:
+        return settings.nats_url
+    nats_dir = Path(settings.data_dir) / "nats"
+    config, users = nats_dir / "nats-server.conf", nats_dir / "nats-users.json"
+    if not config.exists() or not users.exists():
+        return None
+    listen = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in config.read_text().splitlines()
+            if line.startswith("listen:")
+        ),
+        None,
+    )
+    if listen is None:
+        return None
+    passwords: dict[str, str] = json.loads(users.read_text())
+    return url_with_user(f"nats://{listen}", ADMIN, passwords[ADMIN])

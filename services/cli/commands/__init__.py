@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.cli.commands.roster",
     "services.cli.commands.duty",
     "services.cli.commands.audit",
+    "services.cli.commands.verify",
     "services.cli.commands.simulate",
     "services.cli.commands.bench",
 )

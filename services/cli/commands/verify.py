@@ -1,0 +1,78 @@
+"""``dispatch1310 verify [--json]``: check every stored call against the safety invariants."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from services.common.invariants import Limits, Report
+from services.common.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check every call in CALLS against the safety invariants (exit 1 on any violation)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--slack", type=float, default=Limits.slack_s, help="seconds a gap or a late record may last (10)"
+    )
+    p.add_argument(
+        "--no-notifications",
+        action="store_true",
+        help="do not require a NotificationSent/Failed for every page (no notifier running)",
+    )
+    p.set_defaults(func=verify)
+
+
+def _progress(done: int, seconds: float) -> None:
+    print(f"\rverify: {done:,} events read ({done / seconds:,.0f}/s)", end="", file=sys.stderr, flush=True)
+
+
+def verify(args: argparse.Namespace) -> int:
+    from services.common.nats_auth import stream_url
+    from services.common.streams import connect
+    from services.common.verify import verify_stream
+
+    url = stream_url(load_settings())
+    if url is None:
+        print("dispatch1310 verify: set NATS_URL, or run it where `up` keeps its data", file=sys.stderr)
+        return 2
+    limits = Limits(slack_s=args.slack, notifications=not args.no_notifications)
+
+    async def main() -> tuple[Report, float]:
+        nc = await connect(url, "verify")
+        try:
+            return await verify_stream(nc, datetime.now(UTC), limits, None if args.json else _progress)
+        finally:
+            await nc.close()
+
+    report, seconds = asyncio.run(main())
+    summary = {
+        "ok": report.ok,
+        "calls": report.calls,
+        "events": report.events,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(report.events / seconds) if seconds else None,
+        "violations": [v.as_dict() for v in report.violations],
+        "attention": [v.as_dict() for v in report.attention],
+    }
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(file=sys.stderr)
+        for v in report.violations:
+            print(f"VIOLATION {v.call_id} {v.invariant}: {v.detail} (seq {', '.join(map(str, v.seqs))})")
+        for v in report.attention:
+            print(f"attention {v.call_id} {v.invariant}: {v.detail}")
+        verdict = "ok" if report.ok else f"{len(report.violations)} violation(s)"
+        print(
+            f"{verdict}: {report.calls} calls, {report.events} events checked in {seconds:.2f} s "
+            f"({summary['events_per_s']} events/s)"
+        )
+    return 0 if report.ok else 1
