@@ -30,6 +30,8 @@ from events.models import (
     EscalationRaised,
     Level,
     NoteAdded,
+    NotificationFailed,
+    NotificationSent,
     Outcome,
     ResponderArrived,
     ResponderAssigned,
@@ -174,7 +176,7 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
             return replace(state, missed={**state.missed, event.stage: event.at})
         case EscalationRaised():
             return replace(state, level=event.to_level)
-        case NoteAdded() | DeviceAlertReceived():
+        case NoteAdded() | DeviceAlertReceived() | NotificationSent() | NotificationFailed():
             return state
     return state
 
@@ -317,6 +319,18 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     **base, event_id=ids.derived(state.call_id, "merged"), into_call_id=command.into_call_id
                 )
             ]
+        case c.RecordNotification():  # a record of what was sent: kept for a closed call too
+            outcome = {
+                **base,
+                "event_id": ids.derived(command.dispatch_id, "notified", command.method),
+                "responder_id": command.responder_id,
+                "dispatch_id": command.dispatch_id,
+                "method": command.method,
+                "attempt": command.attempt,
+            }
+            if command.error is None:
+                return [NotificationSent(**outcome)]
+            return [NotificationFailed(**outcome, error=command.error)]
         case c.RecordDeviceAlert():
             _require_open(state, "record an alert on")
             return [

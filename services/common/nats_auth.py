@@ -33,7 +33,7 @@ OWNED_EVENTS: dict[str, tuple[str, ...]] = {
     ),
     "dispatcher": ("ResponderAssigned", "ContactShared", "EscalationRaised", "CallMerged"),
     "deadlines": ("DeadlineMissed", "EscalationRaised", "DispatchTimedOut"),
-    "notifier": (),
+    "notifier": ("NotificationSent", "NotificationFailed"),
     "audit": (),
 }
 
