@@ -162,3 +162,16 @@ class RecordDeviceAlert(Command):
     position: Position | None = None
     battery: float | None = None
     device_at: UtcDatetime | None = None
+
+
+class RecordNotification(Command):
+    """How a page went out: sent on ``method``, or (``error`` set) failed and dead-lettered.
+
+    A record of what happened, so it is kept even after the call closed."""
+
+    name: Literal["record_notification"] = "record_notification"
+    responder_id: str
+    dispatch_id: str
+    method: str
+    attempt: int = 1
+    error: str | None = None

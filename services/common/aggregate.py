@@ -393,6 +393,18 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     note=f"resolved with call {command.from_call_id}",
                 )
             ]
+        case c.RecordNotification():  # a record of what was sent: kept for a closed call too
+            outcome = {
+                **base,
+                "event_id": ids.derived(command.dispatch_id, "notified", command.method),
+                "responder_id": command.responder_id,
+                "dispatch_id": command.dispatch_id,
+                "method": command.method,
+                "attempt": command.attempt,
+            }
+            if command.error is None:
+                return [NotificationSent(**outcome)]
+            return [NotificationFailed(**outcome, error=command.error)]
         case c.RecordDeviceAlert():
             _require_open(state, "record an alert on")
             return [

@@ -24,7 +24,11 @@ from events import codec, subjects
 from events.models import CallEvent, Fact
 from services.common.jetstream_store import stream_seq
 
-EventHandler = Callable[[Fact, int], Awaitable[None]]
+# A handler may return a pending outcome instead of None: it has taken the event on and
+# finishes it later (the notifier holding a page for a rate-limited phone). The message is
+# acked only once that completes; until then it is kept in progress (so JetStream does not
+# redeliver it), and if the service stops first it is redelivered to the next instance.
+EventHandler = Callable[[Fact, int], Awaitable["asyncio.Future[None] | None"]]
 log = structlog.get_logger("consumer")
 
 
@@ -96,6 +100,7 @@ def subscribe_events(
     its hook again, so hooks must be idempotent.
     """
     hooks = in_stream_order or {}
+    settling: set[asyncio.Task[None]] = set()
 
     def sequence(raw: Msg) -> None:
         hook = hooks.get(raw.subject.rsplit(".", 1)[-1])
@@ -119,17 +124,43 @@ def subscribe_events(
         call_id = event.call_id if isinstance(event, CallEvent) else None
         with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):
             try:
-                await handle(event, seq)
+                pending = await handle(event, seq)
             except Exception as exc:
-                delivered = raw.metadata.num_delivered
-                if delivered >= max_deliver:
-                    await dead_letter(nc, durable, raw, f"handler failed {delivered} times: {exc!r}")
-                    await raw.ack()
-                    return
-                log.warning("handler_failed_will_retry", attempt=delivered, error=repr(exc))
-                await raw.nak(delay=min(0.2 * 2**delivered, 5.0))
+                await failed(raw, exc)
                 return
-        await raw.ack()
+        if pending is None:
+            await raw.ack()
+            return
+        task = asyncio.create_task(settle(raw, pending))
+        settling.add(task)
+        task.add_done_callback(settling.discard)
+
+    async def failed(raw: Msg, exc: Exception) -> None:
+        delivered = raw.metadata.num_delivered
+        if delivered >= max_deliver:
+            await dead_letter(nc, durable, raw, f"handler failed {delivered} times: {exc!r}")
+            await raw.ack()
+            return
+        log.warning("handler_failed_will_retry", attempt=delivered, error=repr(exc))
+        await raw.nak(delay=min(0.2 * 2**delivered, 5.0))
+
+    async def settle(raw: Msg, pending: asyncio.Future[None]) -> None:
+        """Ack once ``pending`` completes, telling JetStream the message is in progress until then."""
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending), ack_wait_s / 3)
+                    break
+                except TimeoutError:
+                    await raw.in_progress()
+        except asyncio.CancelledError:
+            return  # the handler gave it up (stopping): unacked, so redelivered after ack_wait
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await failed(raw, exc)
+            return
+        with contextlib.suppress(Exception):  # not acked: redelivered, and found already done
+            await raw.ack()
 
     partitioned = Partitions(partitions, process) if partitions > 1 else None
 

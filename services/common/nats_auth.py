@@ -44,7 +44,7 @@ OWNED_EVENTS: dict[str, tuple[str, ...]] = {
         "DispatchDeclined",  # going away while paged counts as a decline
     ),
     "deadlines": ("DeadlineMissed", "EscalationRaised", "DispatchTimedOut"),
-    "notifier": (),
+    "notifier": ("NotificationSent", "NotificationFailed"),
     "audit": (),
 }
 

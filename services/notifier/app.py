@@ -8,6 +8,7 @@ otherwise texts are logged (development).
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 import httpx
 from faststream.nats import NatsBroker, NatsRouter
@@ -25,9 +26,18 @@ from services.notifier.rate_limit import PerPersonLimit
 
 DURABLE = "notifier"
 PARTITIONS = 8
+# How long a message may go unacked before JetStream redelivers it: outlasts a webhook's
+# retries, and a page held for a rate-limited phone is kept "in progress" until it is sent,
+# so this is also how soon a held page is redelivered to the next notifier after a restart.
+ACK_WAIT_S = 60.0
 
 
-async def build(settings: Settings, sms: Channel | None = None) -> Service:
+async def build(
+    settings: Settings,
+    sms: Channel | None = None,
+    limit: PerPersonLimit | None = None,
+    ack_wait_s: float = ACK_WAIT_S,
+) -> Service:
     assert settings.nats_url, "NATS_URL must be set for a service"
     nc = await connect(settings.nats_url, "notifier")
     await ensure_streams(nc.jetstream(), settings.replicas)
@@ -38,7 +48,7 @@ async def build(settings: Settings, sms: Channel | None = None) -> Service:
     chosen_sms = sms or (
         HttpSms(http, sms_url, os.environ.get("DISPATCH1310_SMS_TOKEN")) if sms_url else LoggingSms()
     )
-    notifier = Notifier(nc, rosters, webhook, chosen_sms, PerPersonLimit())
+    notifier = Notifier(nc, rosters, webhook, chosen_sms, limit or PerPersonLimit())
     router = NatsRouter()
     # A new notifier starts from now: it must not text people about last year's calls.
     # Calls are delivered concurrently (in order within a call), so a webhook being retried
@@ -51,12 +61,20 @@ async def build(settings: Settings, sms: Channel | None = None) -> Service:
         notifier.handle,
         deliver_policy=DeliverPolicy.NEW,
         partitions=PARTITIONS,
-        ack_wait_s=60.0,
+        ack_wait_s=ack_wait_s,
     )
     assert partitions is not None
     broker = NatsBroker(server_list(settings.nats_url), logger=None)
     broker.include_router(router)
-    return BrokerService(DURABLE, broker, [partitions.close, rosters.close, http.aclose, nc.close])
+    # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.
+    closers: list[Callable[[], Awaitable[None]]] = [
+        partitions.close,
+        rosters.close,
+        http.aclose,
+        nc.close,
+        notifier.close,
+    ]
+    return BrokerService(DURABLE, broker, closers)
 
 
 def run(settings: Settings) -> None:

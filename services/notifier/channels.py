@@ -21,7 +21,9 @@ log = structlog.get_logger("notifier")
 
 
 class DeliveryFailed(Exception):
-    pass
+    def __init__(self, reason: str, attempts: int = 1) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,19 @@ class Notification:
 
 
 class Channel(Protocol):
-    async def send(self, notification: Notification, address: str) -> None: ...
+    async def send(self, notification: Notification, address: str) -> int | None:
+        """Deliver or raise DeliveryFailed; may return how many tries it took."""
+        ...
+
+
+class Unreachable:
+    """No channel at all (no webhook, no phone): every send fails with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def send(self, notification: Notification, address: str) -> int | None:
+        raise DeliveryFailed(self.reason)
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -54,7 +68,7 @@ class WebhookChannel:
         self.attempts = attempts
         self.backoff_s = backoff_s
 
-    async def send(self, notification: Notification, address: str) -> None:
+    async def send(self, notification: Notification, address: str) -> int | None:
         body = json.dumps(
             {
                 "call_id": notification.call_id,
@@ -78,7 +92,7 @@ class WebhookChannel:
             try:
                 response = await self.http.post(address, content=body, headers=headers)
                 if response.status_code < 300:
-                    return
+                    return attempt
                 last = f"HTTP {response.status_code}"
                 if 400 <= response.status_code < 500 and response.status_code != 429:
                     break  # the receiver refuses this message: retrying will not help
@@ -87,7 +101,7 @@ class WebhookChannel:
             if attempt < self.attempts:
                 log.warning("webhook_retry", attempt=attempt, error=last, call_id=notification.call_id)
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise DeliveryFailed(f"webhook {address}: {last} after {attempt} attempt(s)")
+        raise DeliveryFailed(f"webhook {address}: {last} after {attempt} attempt(s)", attempts=attempt)
 
 
 class LoggingSms:
@@ -96,9 +110,10 @@ class LoggingSms:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, notification: Notification, address: str) -> None:
+    async def send(self, notification: Notification, address: str) -> int | None:
         self.sent.append((address, notification.text))
         log.info("sms_dev", to=address, text=notification.text, call_id=notification.call_id)
+        return None
 
 
 class HttpSms:
@@ -109,7 +124,7 @@ class HttpSms:
         self.url = url
         self.token = token
 
-    async def send(self, notification: Notification, address: str) -> None:
+    async def send(self, notification: Notification, address: str) -> int | None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             response = await self.http.post(
@@ -121,3 +136,4 @@ class HttpSms:
             raise DeliveryFailed(f"sms gateway: {exc!r}") from None
         if response.status_code >= 300:
             raise DeliveryFailed(f"sms gateway: HTTP {response.status_code}")
+        return None
