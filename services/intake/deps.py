@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from nats.aio.client import Client
@@ -20,6 +21,7 @@ from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
 
 STORE_RETRY_S = 4.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,7 +51,15 @@ def unavailable(detail: str = "the event store is unavailable; retry shortly") -
 async def execute(
     deps: IntakeDeps, command: Command, known: tuple[CallState, int] | None = None
 ) -> tuple[CallState, list[CallEvent]]:
-    """Run a command; domain errors become their HTTP status.
+    """Run a command; domain errors become their HTTP status, a store away 503 (``retrying``)."""
+    try:
+        return await retrying(deps, lambda: deps.calls.execute(command, known))
+    except DomainError as exc:
+        raise HTTPException(exc.http_status, str(exc)) from None
+
+
+async def retrying(deps: IntakeDeps, operation: Callable[[], Awaitable[T]]) -> T:
+    """Run an operation on the store, retried while the store is briefly away.
 
     A store that is briefly away (a reconnect, a cluster electing a new stream leader) is
     retried for up to ``STORE_RETRY_S`` before the caller gets 503 + Retry-After. Retrying
@@ -61,9 +71,7 @@ async def execute(
         try:
             if deps.nc is not None and not deps.nc.is_connected:
                 raise StoreUnavailable("not connected to NATS")
-            return await deps.calls.execute(command, known)
-        except DomainError as exc:
-            raise HTTPException(exc.http_status, str(exc)) from None
+            return await operation()
         except (StoreUnavailable, ConcurrencyConflict) as exc:
             if loop.time() >= deadline:
                 raise unavailable(f"{exc}; nothing was stored, retry shortly") from None

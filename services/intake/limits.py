@@ -1,16 +1,21 @@
 """Protection at the edge: request size limit and a rate limit on raising calls.
 
 The rate limit can never refuse the first call of a resident it has not seen: a flood of
-calls from one address must not stop a neighbour behind the same address from calling.
+calls from one address must not stop a neighbour behind the same address from calling. Nor
+does it ever refuse a retry: of a call already stored (it gets that call back, before any
+limit is consulted), or of one not stored yet (the store was away when it was first tried).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+T = TypeVar("T")
 
 MAX_BODY_BYTES = 64 * 1024
 LARGE_BODY_PATHS = ("/api/roster",)
@@ -72,8 +77,26 @@ class _Bucket:
     updated: float
 
 
+@dataclass(frozen=True)
+class Admission:
+    """The limiter's answer to one raise; hand it back to ``settle`` once the raise is done."""
+
+    wait: float  # 0: go ahead; else the seconds to wait (Retry-After), nothing was taken
+    phone: str
+    key: str | None = None
+    taken: tuple[str, ...] = ()  # the buckets a token was taken from, given back if not stored
+    first: bool = False  # the phone's first call, in flight
+
+
 class CallRateLimiter:
-    """Token buckets per client address and per caller phone; first calls always pass."""
+    """Token buckets per client address and per caller phone; first calls always pass.
+
+    A raise is only counted once its call is stored: ``admit`` takes the tokens, and
+    ``settle`` gives them back when nothing was stored (the store was away), and only then
+    marks the phone as seen. The idempotency key of a raise that was admitted but not stored
+    is remembered: its retries pass without a token, whatever the neighbours did meanwhile.
+    (That lets one call per such key through, no more than a never-seen phone always may.)
+    """
 
     def __init__(
         self,
@@ -89,20 +112,57 @@ class CallRateLimiter:
         self.memory = memory
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._phones_seen: OrderedDict[str, None] = OrderedDict()
+        self._first_in_flight: dict[str, int] = {}
+        self._unstored_keys: OrderedDict[str, None] = OrderedDict()
 
-    def allow(self, client: str, phone: str, now: float) -> float:
-        """0 if the call may go ahead, else the seconds to wait (for Retry-After)."""
-        first_call = phone not in self._phones_seen
-        self._remember(self._phones_seen, phone, None)
-        address_wait = self._take(f"ip:{client}", self.rate, self.burst, now)
-        phone_wait = self._take(f"phone:{phone}", self.phone_rate, self.phone_burst, now)
-        if first_call:
-            return 0.0
-        return max(address_wait, phone_wait)
+    def admit(self, client: str, phone: str, now: float, key: str | None = None) -> Admission:
+        """May this raise go ahead? ``key`` is the raise's (phone-scoped) idempotency key."""
+        if key is not None and key in self._unstored_keys:
+            return Admission(0.0, phone, key)  # a retry of a call not stored yet
+        first = phone not in self._phones_seen and phone not in self._first_in_flight
+        limits = (
+            (f"ip:{client}", self.rate, self.burst),
+            (f"phone:{phone}", self.phone_rate, self.phone_burst),
+        )
+        taken: list[str] = []
+        wait = 0.0
+        for bucket, rate, burst in limits:
+            need = self._take(bucket, rate, burst, now)
+            if need == 0:
+                taken.append(bucket)
+            wait = max(wait, need)
+        if wait > 0 and not first:
+            self._give_back(taken)  # a refused raise costs nothing
+            return Admission(wait, phone, key)
+        if key is not None:
+            self._remember(self._unstored_keys, key, None)
+        if first:
+            self._first_in_flight[phone] = self._first_in_flight.get(phone, 0) + 1
+        return Admission(0.0, phone, key, tuple(taken), first)
+
+    def settle(self, admission: Admission, stored: bool) -> None:
+        """The admitted raise is done: its call was ``stored``, or nothing was."""
+        if admission.wait > 0:
+            return
+        if admission.first:
+            left = self._first_in_flight.pop(admission.phone, 1) - 1
+            if left > 0:
+                self._first_in_flight[admission.phone] = left
+        if stored:
+            self._remember(self._phones_seen, admission.phone, None)
+            if admission.key is not None:
+                self._unstored_keys.pop(admission.key, None)
+        else:
+            self._give_back(admission.taken)
+
+    def unstored(self, key: str) -> None:
+        """A raise with this key failed before it was admitted (the store was away to look it
+        up): its retries are retries of a call not stored yet."""
+        self._remember(self._unstored_keys, key, None)
 
     def _take(self, key: str, rate: float, burst: float, now: float) -> float:
         bucket = self._buckets.get(key) or _Bucket(burst, now)
-        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.tokens = min(burst, bucket.tokens + max(0.0, now - bucket.updated) * rate)
         bucket.updated = now
         self._remember(self._buckets, key, bucket)
         if bucket.tokens >= 1:
@@ -110,8 +170,40 @@ class CallRateLimiter:
             return 0.0
         return (1 - bucket.tokens) / rate
 
+    def _give_back(self, taken: Iterable[str]) -> None:
+        for key in taken:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                burst = self.burst if key.startswith("ip:") else self.phone_burst
+                bucket.tokens = min(burst, bucket.tokens + 1)
+
     def _remember(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
         table[key] = value
         table.move_to_end(key)
         while len(table) > self.memory:
             table.popitem(last=False)
+
+
+async def admit_raise(
+    limiter: CallRateLimiter,
+    client: str,
+    phone: str,
+    key: str | None,
+    now: float,
+    find_stored: Callable[[], Awaitable[T | None]],
+) -> T | Admission:
+    """The order of a raise: a retry (``key``) of a call already stored gets that call back
+    before any limit is consulted; otherwise the limiter decides (see ``CallRateLimiter``).
+
+    If looking the call up fails (the store is away), the raise fails, and its retries count
+    as retries of a call not stored yet.
+    """
+    if key is not None:
+        try:
+            found = await find_stored()
+        except Exception:
+            limiter.unstored(key)
+            raise
+        if found is not None:
+            return found
+    return limiter.admit(client, phone, now, key)

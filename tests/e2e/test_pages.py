@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from services.audit.app import build as build_audit
 from services.common.embedded_nats import EmbeddedNats
@@ -278,4 +279,99 @@ async def test_a_refused_raise_is_shown_to_the_resident_with_the_duty_number(
     await expect(error.locator("a.tel")).to_have_attribute("href", f"tel:{on_duty['phone']}")
     await expect(page.locator("#raise")).to_be_visible()  # the form stays, ready for another press
     await shot(page, "resident-refused")
+    await context.close()
+
+
+T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+
+
+async def _resident_taps_help(page: Page, base: str, phone: str, stop_clock: bool = False) -> None:
+    await page.goto(f"{base}/?b=b12")
+    await expect(page.locator("#building")).to_have_value("b12")
+    await expect(page.locator("#duty")).not_to_be_empty()
+    if stop_clock:  # from here on, the page's time moves only when the test moves it
+        await page.clock.pause_at(T0 + timedelta(minutes=1))
+    await page.fill("#name", "王阿姨")
+    await page.fill("#phone", phone)
+    await page.click("#help")
+
+
+def _unavailable(route: Route) -> Awaitable[None]:
+    return route.fulfill(
+        status=503,
+        content_type="application/json",
+        headers={"Retry-After": "2"},
+        body='{"detail":"the event store is unavailable; retry shortly"}',
+    )
+
+
+async def test_the_resident_page_retries_a_503_with_the_same_key_until_the_call_is_stored(
+    system: System, browser: Browser
+) -> None:
+    keys: list[str | None] = []
+
+    async def first_two_unavailable(route: Route) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) <= 2:
+            await _unavailable(route)
+        else:
+            await route.continue_()
+
+    context = await browser.new_context(viewport={"width": 420, "height": 900})
+    page = await context.new_page()
+    await page.route("**/api/calls", first_two_unavailable)
+    await _resident_taps_help(page, system.settings.http_url, "13800000066")
+    retrying = page.locator("#raise-retrying")
+    await expect(retrying).to_be_visible(timeout=5000)  # the resident sees it is still trying
+    await expect(retrying).to_contain_text("正在自动重新发送")
+    await shot(page, "resident-retrying")
+
+    await expect(page.locator("#contact-name")).to_have_text("网格员 杨帆", timeout=15000)
+    assert len(keys) == 3 and keys[0] and len(set(keys)) == 1, keys
+    await expect(retrying).to_be_hidden()
+    await expect(page.locator("#raise-error")).to_be_hidden()
+    call_id = page.url.split("call=")[1]
+    assert (await system.http.get(f"/api/calls/{call_id}")).status_code == 200
+    await context.close()
+
+
+async def test_the_resident_page_keeps_trying_for_30_s_before_it_shows_the_duty_number(
+    system: System, browser: Browser
+) -> None:
+    keys: list[str | None] = []
+
+    async def always_unavailable(route: Route) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        await _unavailable(route)
+
+    context = await browser.new_context(viewport={"width": 420, "height": 900})
+    page = await context.new_page()
+    await page.clock.install(time=T0)  # the page's timers and Date run on a clock the test moves
+    await page.route("**/api/calls", always_unavailable)
+    await _resident_taps_help(page, system.settings.http_url, "13800000067", stop_clock=True)
+    retrying = page.locator("#raise-retrying")
+    error = page.locator("#raise-error")
+    moved_ms = 0
+    while moved_ms <= 60_000:
+        # Each try is answered before the clock moves on, so the page's time is the test's.
+        await expect(retrying).not_to_have_attribute("data-state", "sending", timeout=5000)
+        if await error.is_visible():
+            break
+        await expect(retrying).to_be_visible()
+        await page.clock.run_for(500)
+        moved_ms += 500
+    assert 30_000 <= moved_ms <= 40_000, f"the page gave up after {moved_ms / 1000} s"
+    assert 4 <= len(keys) <= 12, f"{len(keys)} tries in {moved_ms / 1000} s: no backoff?"
+    assert keys[0] and len(set(keys)) == 1, keys
+    await expect(error).to_contain_text("求助没有发出")
+    on_duty = (await system.http.get("/api/duty")).json()["on_duty"]
+    await expect(error.locator("a.tel")).to_have_attribute("href", f"tel:{on_duty['phone']}")
+    await expect(retrying).to_be_hidden()
+    await shot(page, "resident-gave-up")
     await context.close()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
@@ -25,7 +24,8 @@ from services.intake.auth import (
     secret_matches,
     sha256_hex,
 )
-from services.intake.deps import IntakeDeps, deps_of, execute, load_call
+from services.intake.deps import IntakeDeps, deps_of, execute, load_call, retrying
+from services.intake.limits import CallRateLimiter, admit_raise
 from services.intake.schemas import (
     ActionIn,
     AssignIn,
@@ -66,16 +66,32 @@ async def raise_call(
     elif body.source == "device":
         raise HTTPException(422, "source: devices raise calls through /api/alerts/device")
     client = request.client.host if request.client else "unknown"
-    wait = request.app.state.rate_limiter.allow(client, body.caller.phone, time.monotonic())
-    if wait > 0:
-        raise HTTPException(
-            429, "too many calls from here; retry shortly", headers={"Retry-After": str(math.ceil(wait))}
-        )
     # A key is scoped by the caller's phone: two residents whose apps pick the same key raise
     # two calls, and neither gets the other's call or secret.
     scoped_key = f"{body.caller.phone}/{idempotency_key}" if idempotency_key else None
     call_id = call_id_for_key(scoped_key) if scoped_key else new_call_id()
     secret = derive("caller-secret", scoped_key) if scoped_key else secrets.token_urlsafe(18)
+
+    # A fresh random id needs no load: decide on an empty call, append at version 0.
+    known = (CallState(call_id), 0)
+
+    async def find_stored() -> CallState | None:
+        nonlocal known
+        known = await retrying(deps, lambda: deps.calls.load(call_id))
+        return known[0] if known[0].status != "new" else None
+
+    limiter: CallRateLimiter = request.app.state.rate_limiter
+    admitted = await admit_raise(
+        limiter, client, body.caller.phone, scoped_key, deps.clock.now().timestamp(), find_stored
+    )
+    if isinstance(admitted, CallState):  # a retry of a call already stored: the same answer
+        return _raised(response, admitted, secret, deps.clock.now())
+    if admitted.wait > 0:
+        raise HTTPException(
+            429,
+            "too many calls from here; retry shortly",
+            headers={"Retry-After": str(math.ceil(admitted.wait))},
+        )
     roster = deps.roster
     district = roster.district_of(body.building_id)
     now = deps.clock.now()
@@ -97,11 +113,19 @@ async def raise_call(
         policy_version=roster.escalation.version,
         caller_secret_sha256=sha256_hex(secret),
     )
-    # A fresh random id needs no load: decide on an empty call, append at version 0.
-    fresh = None if idempotency_key else (CallState(call_id), 0)
-    state, _events = await execute(deps, command, fresh)
+    stored = False
+    try:
+        state, _events = await execute(deps, command, known)
+        stored = True
+    finally:
+        limiter.settle(admitted, stored)
+    return _raised(response, state, secret, deps.clock.now())
+
+
+def _raised(response: Response, state: CallState, secret: str, now: datetime) -> dict[str, Any]:
+    call_id = state.call_id
     response.headers["Location"] = f"/api/calls/{call_id}"
-    view = call_view(state, deps.clock.now())
+    view = call_view(state, now)
     return {**view, "secret": secret, "links": {"page": f"/?call={call_id}", "self": f"/api/calls/{call_id}"}}
 
 

@@ -44,15 +44,40 @@ let pendingKey = null;
 const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The network or the store may be away for a while (a reconnect, a leader election): the page
+// keeps sending the same request, same key, for at least RETRY_FOR_MS, waiting a little longer
+// each time, and says so; only then does it show the failure and the duty officer's number.
+const RETRY_FOR_MS = 30000;
+const backoff = (attempt) => Math.min(1000 * 2 ** (attempt - 1), 8000);
+
+function showRetrying(attempt, state) {
+  const box = document.getElementById("raise-retrying");
+  box.dataset.state = state;  // "sending" while a try is out, "waiting" between tries
+  box.dataset.attempt = String(attempt);
+  if (attempt > 1) { box.textContent = t("raise_retrying").replace("{n}", String(attempt)); box.classList.remove("hidden"); }
+}
+
+function hideRetrying() {
+  const box = document.getElementById("raise-retrying");
+  box.classList.add("hidden");
+  box.dataset.state = "done";
+}
+
 async function raiseWithRetry(body) {
-  for (let attempt = 1; ; attempt++) {
-    try { return await api("POST", "/api/calls", body, null, { "Idempotency-Key": pendingKey }); }
-    catch (e) {
-      // The network or the store is briefly away: try again by itself, same key.
-      const transient = e.status === undefined || e.status === 503;
-      if (!transient || attempt >= 3) throw e;
-      await sleep(1000 * attempt);
+  const started = Date.now();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      showRetrying(attempt, "sending");
+      try { return await api("POST", "/api/calls", body, null, { "Idempotency-Key": pendingKey }); }
+      catch (e) {
+        const transient = e.status === undefined || e.status === 503;
+        if (!transient || Date.now() - started >= RETRY_FOR_MS) throw e;
+        showRetrying(attempt + 1, "waiting");
+        await sleep(backoff(attempt));
+      }
     }
+  } finally {
+    hideRetrying();
   }
 }
 
