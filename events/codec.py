@@ -35,6 +35,21 @@ def decode(data: bytes) -> Fact:
         raise DecodeError(_explain(data, exc)) from None
 
 
+def decode_message(subject: str, data: bytes) -> Fact:
+    """Decode a stored message and check it against its subject: its body's type must be the
+    subject's last token, and a call event's call id (a responder fact's responder id) the
+    second. A forged or misfiled message (a ``CallResolved`` body on ``calls.x.ContactShared``,
+    another call's event) raises DecodeError: it is never believed."""
+    fact = decode(data)
+    tokens = subject.split(".")
+    if tokens[-1] != fact.type:
+        raise DecodeError(f"body type {fact.type} disagrees with subject {subject}")
+    owner = getattr(fact, "call_id", None) or getattr(fact, "responder_id", None)
+    if tokens[0] in ("calls", "responders") and (len(tokens) != 3 or tokens[1] != owner):
+        raise DecodeError(f"body of {owner} disagrees with subject {subject}")
+    return fact
+
+
 def _explain(data: bytes, exc: ValidationError) -> str:
     try:
         raw = json.loads(data)

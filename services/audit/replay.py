@@ -70,7 +70,7 @@ async def rebuild_desk(nc: Client, state: AuditState, until_seq: int | None) -> 
             if seq > end:
                 break
             with contextlib.suppress(codec.DecodeError):
-                apply_desk(state, seq, codec.decode(msg.data))
+                apply_desk(state, seq, codec.decode_message(msg.subject, msg.data))
             if seq >= end:
                 break
     finally:

@@ -107,7 +107,7 @@ def subscribe_events(
         if hook is None:
             return
         try:
-            event = codec.decode(raw.data)
+            event = codec.decode_message(raw.subject, raw.data)
         except Exception:
             return  # a poison message: ``process`` dead-letters it
         hook(event, stream_seq(raw))
@@ -115,7 +115,7 @@ def subscribe_events(
     async def process(raw: Msg) -> None:
         seq = raw.metadata.sequence.stream
         try:
-            event = codec.decode(raw.data)
+            event = codec.decode_message(raw.subject, raw.data)
         except Exception as exc:  # whatever the bytes, a poison message must not stall us
             reason = exc.reason if isinstance(exc, codec.DecodeError) else f"undecodable: {exc!r}"
             await dead_letter(nc, durable, raw, reason)

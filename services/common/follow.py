@@ -42,7 +42,7 @@ class StreamFollower:
         async def on_message(msg: Msg) -> None:
             seq = stream_seq(msg)
             try:
-                fact = codec.decode(msg.data)
+                fact = codec.decode_message(msg.subject, msg.data)
             except codec.DecodeError as exc:
                 log.warning("skipped_undecodable_event", subject=msg.subject, reason=exc.reason)
             else:

@@ -189,7 +189,9 @@ def _position(msg: Msg) -> tuple[int, int]:
 def _stored(msg: Msg, seq: int) -> StoredEvent | None:
     """The stored event, or None for a poison message (skipped: consumers dead-letter it)."""
     try:
-        event = codec.decode(msg.data)
+        # A Direct Get reply comes on an inbox: the stored subject is in its headers.
+        subject = (msg.headers or {}).get("Nats-Subject") or msg.subject
+        event = codec.decode_message(subject, msg.data)
     except codec.DecodeError as exc:
         log.warning("skipped_undecodable_event", seq=seq, reason=exc.reason)
         return None

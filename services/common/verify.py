@@ -25,7 +25,7 @@ async def verify_stream(
     away: dict[str, list[datetime]] = defaultdict(list)
     async for msg in read_messages(nc, subjects.RESPONDERS_STREAM, "responders.>"):
         try:
-            fact = codec.decode(msg.data)
+            fact = codec.decode_message(msg.subject, msg.data)
         except codec.DecodeError:
             continue
         if isinstance(fact, AvailabilityChanged) and fact.status == "away":

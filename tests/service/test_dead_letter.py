@@ -27,3 +27,48 @@ async def test_poison_message_is_dead_lettered_and_the_dispatcher_moves_on(syste
         "calls.poison2.CallExploded": "unknown event type 'CallExploded'",
     }
     assert first.data == b"{not json"
+
+
+async def test_a_forged_event_is_dead_lettered_and_never_believed(system: System) -> None:
+    """A ``CallResolved`` body published on ``calls.<id>.ContactShared`` (or on another call's
+    subject) closes nothing: every reader refuses it, the dispatcher dead-letters it, and
+    ``verify`` names it."""
+    from datetime import UTC, datetime
+
+    from events import codec
+    from events.models import CallResolved
+    from services.common.invariants import Limits
+    from services.common.verify import verify_stream
+
+    js = system.nc.jetstream()
+    dead = await js.subscribe(
+        "deadletter.dispatcher", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    )
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ContactShared", timeout=10)
+    other = (await system.raise_call("b21"))["call_id"]
+    forged = CallResolved(event_id="forged-1", call_id=call_id, at=datetime.now(UTC), by="mallory")
+    await js.publish(f"calls.{call_id}.ContactShared", codec.encode(forged))
+    await js.publish(
+        f"calls.{other}.CallResolved", codec.encode(forged.model_copy(update={"event_id": "forged-2"}))
+    )
+    letters = [await dead.next_msg(timeout=10) for _ in range(2)]
+    reasons = sorted(m.headers["Dispatch1310-Reason"] for m in letters)
+    assert reasons == [
+        f"body of {call_id} disagrees with subject calls.{other}.CallResolved",
+        f"body type CallResolved disagrees with subject calls.{call_id}.ContactShared",
+    ]
+    for cid in (call_id, other):
+        view = (await system.http.get(f"/api/calls/{cid}")).json()
+        assert view["status"] == "open", view
+        assert "CallResolved" not in await system.log.types(cid)
+    # A new page still goes out on the call the forger tried to close.
+    await system.http.post(
+        f"/api/calls/{call_id}/decline",
+        json={"responder_id": "g1"},
+        headers={"Authorization": "Bearer demo-g1"},
+    )
+    await system.log.wait_type(call_id, "ResponderAssigned", count=2, timeout=10)
+    report, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
+    forged_found = {v.call_id for v in report.violations if v.invariant == "subject_agrees"}
+    assert forged_found == {call_id, other}, report.violations
