@@ -140,6 +140,7 @@ class InProcessSystem:
         """Move the clock, firing every timer at its exact due time on the way (a perfect
         timer wheel), and let the system settle after each."""
         target = self.clock.now() + timedelta(seconds=seconds)
+        await self.settle()
         while (due := self.next_due()) is not None and due <= target:
             self.clock.set(max(due, self.clock.now()))
             await self.fire_due()

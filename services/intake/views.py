@@ -17,7 +17,14 @@ from services.common.aggregate import CallState
 from services.common.event_store import StoredEvent
 
 ENVELOPE = {"event_id", "type", "call_id", "at", "version"}
-PUBLIC_STATUS = {"new": "open", "open": "open", "resolved": "resolved", "cancelled": "cancelled"}
+# A merged call is open to its resident: handled on the call it joined, or about to stand alone.
+PUBLIC_STATUS = {
+    "new": "open",
+    "open": "open",
+    "merged": "open",
+    "resolved": "resolved",
+    "cancelled": "cancelled",
+}
 
 
 def call_view(state: CallState, now: datetime) -> dict[str, Any]:

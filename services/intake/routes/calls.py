@@ -143,9 +143,15 @@ async def require_desk(request: Request, who: Principal = Depends(principal)) ->
 
 async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
     state = await load_call(deps, call_id)
-    if state.merged_into:
+    if state.status == "merged" and state.merged_into:
         primary = await load_call(deps, state.merged_into)
-        return {**call_view(primary, deps.clock.now()), "call_id": call_id, "merged_into": primary.call_id}
+        if primary.is_open:  # handled there: the resident sees who is coming for both
+            return {
+                **call_view(primary, deps.clock.now()),
+                "call_id": call_id,
+                "merged_into": primary.call_id,
+            }
+    # A merged call whose joined call closed is about to be dispatched on its own: still open.
     return call_view(state, deps.clock.now())
 
 
