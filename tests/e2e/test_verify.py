@@ -72,7 +72,10 @@ def test_verify_is_clean_after_a_run_of_up(tmp_path: Path) -> None:
                 return response.json()
 
             def events(call_id: str) -> list[str]:
-                return [e["type"] for e in http.get(f"/api/calls/{call_id}/timeline", headers=DESK).json()["events"]]
+                return [
+                    e["type"]
+                    for e in http.get(f"/api/calls/{call_id}/timeline", headers=DESK).json()["events"]
+                ]
 
             held = raise_call("b14", "flood", "13800000001")
             assert _wait(lambda: "ResponderAssigned" in events(held["call_id"]))

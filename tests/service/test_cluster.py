@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from services.common.embedded_nats import EmbeddedCluster
+from services.common.invariants import Limits
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.streams import connect, ensure_streams
+from services.common.verify import verify_stream
 from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
 from tests.support import EventLog, make_settings, running, serving_intake, wait_for
@@ -80,6 +83,8 @@ async def test_losing_the_stream_leader_mid_surge_loses_no_acknowledged_call(
             stages = [item.event.stage for item in events if item.event.type == "DeadlineMissed"]  # type: ignore[attr-defined]
             assert sorted(stages) == ["onsite", "reach"], (call_id, stages)
         print(f"cluster: {primaries} calls dispatched, each missed reach and onsite exactly once")
+        report, _ = await verify_stream(admin, datetime.now(UTC), Limits(slack_s=15, notifications=False))
+        assert report.ok, [f"{v.call_id} {v.invariant}: {v.detail}" for v in report.violations]
     await admin.close()
 
 
