@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 
 import httpx
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsRouter
 from nats.js.api import DeliverPolicy
 
 from services.common.consumer import subscribe_events
 from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
-from services.common.service import BrokerService, Service, run_service
+from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams, server_list
+from services.common.streams import connect, ensure_streams
 from services.notifier.channels import Channel, HttpSms, LoggingSms, WebhookChannel
 from services.notifier.handlers import Notifier
 from services.notifier.rate_limit import PerPersonLimit
@@ -54,7 +54,7 @@ async def build(settings: Settings, sms: Channel | None = None) -> Service:
         ack_wait_s=60.0,
     )
     assert partitions is not None
-    broker = NatsBroker(server_list(settings.nats_url), logger=None)
+    broker = service_broker(settings.nats_url)
     broker.include_router(router)
     return BrokerService(DURABLE, broker, [partitions.close, rosters.close, http.aclose, nc.close])
 
