@@ -35,7 +35,7 @@ def service_broker(url: str) -> NatsBroker:
     return NatsBroker(server_list(url), logger=None, **RECONNECT)
 
 
-STOP_BUDGET_S = STOP_DEADLINE_S - 0.5  # every step of a graceful stop, together
+STOP_BUDGET_S = STOP_DEADLINE_S - 1.0  # every step of a graceful stop, together
 
 
 class BrokerService:
@@ -57,11 +57,18 @@ class BrokerService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_BUDGET_S
         for close in (self.broker.stop, *reversed(self.closers)):
-            try:
-                # what the earlier steps left of the budget (a last step still gets a moment)
-                await asyncio.wait_for(close(), max(deadline - loop.time(), 0.1))
-            except Exception as exc:  # stopping must finish even when NATS is away
-                log.warning("stop_step_failed", step=getattr(close, "__qualname__", "?"), error=repr(exc))
+            step = getattr(close, "__qualname__", "?")
+            task = asyncio.ensure_future(close())
+            # What the earlier steps left of the budget (a last step still gets a moment). Not
+            # wait_for: it waits for the cancelled step to end, and a step stuck on an away
+            # server may not.
+            await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0.05))
+            if not task.done():
+                task.cancel()
+                log.warning("stop_step_given_up", step=step)
+            elif not task.cancelled() and task.exception() is not None:
+                # stopping must finish even when NATS is away
+                log.warning("stop_step_failed", step=step, error=repr(task.exception()))
         log.info("service_stopped")
 
 
