@@ -11,7 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services.common.embedded_nats import EmbeddedCluster, EmbeddedNats
+from services.common.embedded_nats import EmbeddedCluster, EmbeddedNats, EmbeddedNatsError
+from services.common.lifeline import Lifeline
 from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
@@ -19,18 +20,21 @@ from services.registry import SERVICES
 
 
 class ProcessGroup:
-    """Children started together and stopped together; none is left orphaned."""
+    """Children started together and stopped together; none is left orphaned, not even when
+    the supervisor is killed with kill -9 (each child follows its lifeline: see lifeline.py)."""
 
     def __init__(self) -> None:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.envs: dict[str, dict[str, str]] = {}
+        self.lifeline = Lifeline()
 
     def spawn(self, name: str, env: dict[str, str]) -> None:
         self.envs[name] = env
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "service", name],
-            env=env,
+            env={**env, **self.lifeline.env()},
             stdin=subprocess.DEVNULL,
+            pass_fds=self.lifeline.pass_fds(),
             start_new_session=True,  # Ctrl-C reaches only `up`, which stops children in order
         )
 
@@ -48,6 +52,7 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self.lifeline.close()
 
 
 async def declare_streams(admin_url: str, replicas: int = 1) -> None:
@@ -72,6 +77,16 @@ def wait_healthy(url: str, timeout: float = 20.0) -> bool:
     return False
 
 
+def restart_nats(server: EmbeddedNats | EmbeddedCluster) -> None:
+    """The same server again (port, config, data dir): services reconnect by themselves and
+    JetStream's file storage kept every acknowledged event. A failed start is tried again."""
+    print("nats-server exited; restarting it", file=sys.stderr, flush=True)
+    try:
+        server.restart_dead()
+    except EmbeddedNatsError as exc:
+        print(f"nats-server did not restart: {exc}", file=sys.stderr, flush=True)
+
+
 def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) -> int:
     server: EmbeddedNats | EmbeddedCluster | None = None
     group = ProcessGroup()
@@ -91,10 +106,12 @@ def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) 
             passwords = load_passwords(nats_dir)
             auth = authorization_block(passwords)
             if cluster > 1:
-                server = EmbeddedCluster(nats_dir, size=cluster, extra_config=auth).start()
+                server = EmbeddedCluster(
+                    nats_dir, size=cluster, extra_config=auth, die_with_parent=True
+                ).start()
                 settings = settings.with_(replicas=min(cluster, 3))
             else:
-                server = EmbeddedNats(nats_dir, extra_config=auth).start()
+                server = EmbeddedNats(nats_dir, extra_config=auth, die_with_parent=True).start()
             asyncio.run(
                 declare_streams(url_with_user(server.url, ADMIN, passwords[ADMIN]), settings.replicas)
             )
@@ -115,6 +132,8 @@ def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) 
         print(f"board     {settings.http_url}/board", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         while not stopping:
+            if server is not None and server.dead:
+                restart_nats(server)
             for name in group.dead():
                 print(f"service {name} exited; restarting it", file=sys.stderr, flush=True)
                 group.spawn(name, group.envs[name])

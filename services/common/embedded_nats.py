@@ -51,17 +51,42 @@ def server_config(port: int, store_dir: Path, name: str = "dispatch1310", extra:
     )
 
 
+# Linux: the server gets SIGTERM when the process that started it dies (even by kill -9);
+# prctl's setting survives the exec of nats-server. Started from ``up``'s main thread.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, 15, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 class EmbeddedNats:
-    """One nats-server child. ``start`` blocks until it accepts clients."""
+    """One nats-server child. ``start`` blocks until it accepts clients.
+
+    ``die_with_parent`` (Linux): the server stops when the process that started it dies.
+    ``start`` again after it died runs it on the same port, config and data: clients reconnect
+    by themselves and JetStream's file storage has kept every acknowledged message."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, name: str = "dispatch1310", extra_config: str = ""
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        name: str = "dispatch1310",
+        extra_config: str = "",
+        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.name = name
         self.extra_config = extra_config
+        self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dead(self) -> bool:
+        """Started, and has exited since (crashed or killed)."""
+        return self.process is not None and self.process.poll() is not None
 
     @property
     def url(self) -> str:
@@ -82,9 +107,14 @@ class EmbeddedNats:
         config = self.data_dir / "nats-server.conf"
         store = (self.data_dir / "jetstream").resolve()
         config.write_text(server_config(self.port, store, self.name, self.extra_config))
+        if self.log_path.exists():  # a restart: keep the last run's log (why it died) beside
+            self.log_path.replace(self.log_path.with_suffix(".log.1"))
         log = self.log_path.open("wb")
+        command = [nats_server_binary(), "-c", str(config)]
+        if self.die_with_parent:
+            command = [sys.executable, "-I", "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
         self.process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(config)],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -135,6 +165,10 @@ class EmbeddedNats:
         self.stop()
         return self.start(timeout)
 
+    def restart_dead(self, timeout: float = 15.0) -> None:
+        if self.dead:
+            self.start(timeout)
+
     def __enter__(self) -> EmbeddedNats:
         return self.start()
 
@@ -164,7 +198,9 @@ class EmbeddedCluster:
     Streams created with ``num_replicas=3`` survive the loss of any one node.
     """
 
-    def __init__(self, data_dir: Path, size: int = 3, extra_config: str = "") -> None:
+    def __init__(
+        self, data_dir: Path, size: int = 3, extra_config: str = "", die_with_parent: bool = False
+    ) -> None:
         self.data_dir = Path(data_dir)
         cluster_ports = [free_port() for _ in range(size)]
         routes = ", ".join(f"nats://127.0.0.1:{port}" for port in cluster_ports)
@@ -178,6 +214,7 @@ class EmbeddedCluster:
                     f"cluster {{\n  name: dispatch1310\n  listen: 127.0.0.1:{cluster_ports[index]}\n"
                     f"  routes: [{routes}]\n}}\n{extra_config}"
                 ),
+                die_with_parent=die_with_parent,
             )
             for index in range(size)
         ]
@@ -185,6 +222,18 @@ class EmbeddedCluster:
     @property
     def url(self) -> str:
         return ",".join(node.url for node in self.nodes)
+
+    @property
+    def dead(self) -> bool:
+        return any(node.dead for node in self.nodes)
+
+    def restart_dead(self, timeout: float = 30.0) -> None:
+        """Start again, on their ports and data, the nodes that died."""
+        dead = [index for index, node in enumerate(self.nodes) if node.dead]
+        for index in dead:
+            self.nodes[index].start_process()
+        for index in dead:
+            self.nodes[index]._wait_ready(timeout)
 
     def start(self, timeout: float = 30.0) -> EmbeddedCluster:
         for node in self.nodes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -55,15 +57,13 @@ def server_list(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
+# How every connection of a service behaves while NATS is away: it keeps trying, for ever,
+# a few times a second (each try is one refused TCP connect: no measurable CPU).
+RECONNECT: dict[str, Any] = {"max_reconnect_attempts": -1, "reconnect_time_wait": 0.25, "connect_timeout": 2}
+
+
 async def connect(url: str, name: str, **options: object) -> Client:
-    return await nats.connect(
-        server_list(url),
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        connect_timeout=2,
-        **options,
-    )
+    return await nats.connect(server_list(url), name=name, **{**RECONNECT, **options})
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig, update: bool = False) -> None:

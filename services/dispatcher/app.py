@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsRouter
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
@@ -17,9 +17,9 @@ from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.roster import EscalationPolicy, Roster, load_roster_file
 from services.common.roster_store import RosterHolder
-from services.common.service import BrokerService, Service, run_service
+from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams, server_list
+from services.common.streams import connect, ensure_streams
 from services.dispatcher.building_calls import EVENT_TYPES as BUILDING_EVENTS
 from services.dispatcher.handlers import Dispatcher
 
@@ -91,7 +91,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
         partitions=PARTITIONS,
         in_stream_order=dict.fromkeys(BUILDING_EVENTS, dispatcher.in_stream_order),
     )
-    broker = NatsBroker(server_list(settings.nats_url), logger=None)
+    broker = service_broker(settings.nats_url)
     broker.include_router(router)
     assert partitions is not None
     consumer = BrokerService(

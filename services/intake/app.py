@@ -6,6 +6,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.follow import StreamFollower
 from services.common.ids import IdFactory, RandomIds
 from services.common.jetstream_store import JetStreamEventStore
+from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
 from services.common.metrics import Registry
 from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder, publish_configured_roster
@@ -87,8 +89,20 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
     return app
 
 
+class _Server(uvicorn.Server):
+    """Stops on SIGTERM/SIGINT within ``STOP_DEADLINE_S``, open live-board streams or not."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        exit_deadline(STOP_DEADLINE_S)
+        super().handle_exit(sig, frame)
+
+
 def run(settings: Settings) -> None:
     config = uvicorn.Config(
-        create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning"
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    asyncio.run(_Server(config).serve())

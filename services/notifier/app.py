@@ -11,15 +11,15 @@ import os
 from collections.abc import Awaitable, Callable
 
 import httpx
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsRouter
 from nats.js.api import DeliverPolicy
 
 from services.common.consumer import subscribe_events
 from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
-from services.common.service import BrokerService, Service, run_service
+from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams, server_list
+from services.common.streams import connect, ensure_streams
 from services.notifier.channels import Channel, HttpSms, LoggingSms, WebhookChannel
 from services.notifier.handlers import Notifier
 from services.notifier.rate_limit import PerPersonLimit
@@ -64,7 +64,7 @@ async def build(
         ack_wait_s=ack_wait_s,
     )
     assert partitions is not None
-    broker = NatsBroker(server_list(settings.nats_url), logger=None)
+    broker = service_broker(settings.nats_url)
     broker.include_router(router)
     # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.
     closers: list[Callable[[], Awaitable[None]]] = [

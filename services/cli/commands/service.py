@@ -16,8 +16,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.common.lifeline import follow_supervisor
     from services.registry import runner
 
+    follow_supervisor()  # started by `up`: stop when it is gone, even after its kill -9
     level = os.environ.get("DISPATCH1310_LOG_LEVEL", "INFO").upper()
     configure_logging(json=True, level=getattr(logging, level, logging.INFO))
     runner(args.name)(load_settings())
