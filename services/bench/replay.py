@@ -29,7 +29,9 @@ from events.models import (
 from services.audit.replay import rebuild
 from services.cli.supervisor import declare_streams
 from services.common.embedded_nats import EmbeddedNats
+from services.common.invariants import Limits, Report
 from services.common.jetstream_store import JetStreamEventStore, stream_seq
+from services.common.verify import verify_stream
 
 EVENTS_PER_CALL = 5
 
@@ -100,9 +102,10 @@ async def _fill(url: str, events: int) -> None:
     await nc.close()
 
 
-async def _measure(url: str) -> tuple[int, float, int, float]:
+async def _measure(url: str) -> tuple[int, float, int, float, Report, float]:
     nc = await nats.connect(url)
     state, seconds = await rebuild(JetStreamEventStore(nc), None)
+    report, verify_seconds = await verify_stream(nc, datetime.now(UTC), Limits(notifications=False))
     js = nc.jetstream()
     end = (await js.stream_info(subjects.CALLS_STREAM)).state.last_seq
     raw = 0
@@ -126,7 +129,7 @@ async def _measure(url: str) -> tuple[int, float, int, float]:
     raw_seconds = time.perf_counter() - started
     await sub.unsubscribe()
     await nc.close()
-    return state.events, seconds, raw, raw_seconds
+    return state.events, seconds, raw, raw_seconds, report, verify_seconds
 
 
 def replay_bench(quick: bool) -> dict[str, Any]:
@@ -138,7 +141,7 @@ def replay_bench(quick: bool) -> dict[str, Any]:
             filled = time.monotonic()
             asyncio.run(_fill(server.url, events))
             fill_s = time.monotonic() - filled
-            folded, seconds, raw, raw_seconds = asyncio.run(_measure(server.url))
+            folded, seconds, raw, raw_seconds, report, verify_seconds = asyncio.run(_measure(server.url))
         finally:
             server.stop()
     return {
@@ -146,5 +149,9 @@ def replay_bench(quick: bool) -> dict[str, Any]:
         "replay_events_per_s": round(folded / seconds, 1),
         "baseline_raw_ordered_read_events_per_s": round(raw / raw_seconds, 1),
         "ratio_vs_raw": round((folded / seconds) / (raw / raw_seconds), 3),
+        # dispatch1310 verify over the same stream (read, decode, check every invariant).
+        "verify_events_per_s": round(report.events / verify_seconds, 1),
+        "verify_ratio_vs_raw": round((report.events / verify_seconds) / (raw / raw_seconds), 3),
+        "verify_ok": report.ok,
         "fill_s": round(fill_s, 1),
     }

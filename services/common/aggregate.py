@@ -8,9 +8,9 @@ the call's events with ``evolve``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from events import commands as c
 from events.models import (
@@ -150,12 +150,22 @@ class CallState:
 
 # ---------------------------------------------------------------- evolve
 
+_T = TypeVar("_T")
+
+
+def _with(obj: _T, **changes: object) -> _T:
+    """``dataclasses.replace`` for these plain frozen dataclasses, without its per-call field
+    introspection (folding is the hot path of loads, followers and ``verify``)."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
+
 
 def evolve(state: CallState, event: CallEvent) -> CallState:
-    state = replace(state, events=state.events + 1)
+    state = _with(state, events=state.events + 1)
     match event:
         case CallRaised():
-            return replace(state, status="open", raised=event, level=event.level)
+            return _with(state, status="open", raised=event, level=event.level)
         case ResponderAssigned():
             assignment = Assignment(
                 event.responder_id,
@@ -168,10 +178,10 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
                 event.team_id,
                 event.ack_timeout_s,
             )
-            return replace(state, assignments={**state.assignments, event.responder_id: assignment})
+            return _with(state, assignments={**state.assignments, event.responder_id: assignment})
         case ContactShared():
             met = state.met if "contact" in state.met else {**state.met, "contact": event.at}
-            return replace(state, contact=Contact(event.responder_id, event.name, event.phone), met=met)
+            return _with(state, contact=Contact(event.responder_id, event.name, event.phone), met=met)
         case DispatchAccepted():
             state = _set_status(state, event.responder_id, "accepted")
             return _meet(state, "reach", event.at)
@@ -185,24 +195,24 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
             state = _set_status(state, event.responder_id, "arrived")
             return _meet(state, "onsite", event.at)
         case CallResolved():
-            return replace(
+            return _with(
                 state, status="resolved", outcome=event.outcome, closed_at=event.at, closed_by=event.by
             )
         case CallCancelled():
-            return replace(state, status="cancelled", closed_at=event.at, closed_by=event.by)
+            return _with(state, status="cancelled", closed_at=event.at, closed_by=event.by)
         case CallMerged():
-            return replace(state, status="merged", merged_into=event.into_call_id)
+            return _with(state, status="merged", merged_into=event.into_call_id)
         case CallUnmerged():
             raised = state.raised
             if raised is not None and event.due is not None:
                 raised = raised.model_copy(update={"due": event.due})
-            return replace(state, status="open", merged_into=None, raised=raised)
+            return _with(state, status="open", merged_into=None, raised=raised)
         case CallJoined():
-            return replace(state, joined={**state.joined, event.joined_call_id: event.kind})
+            return _with(state, joined={**state.joined, event.joined_call_id: event.kind})
         case DeadlineMissed():
-            return replace(state, missed={**state.missed, event.stage: event.at})
+            return _with(state, missed={**state.missed, event.stage: event.at})
         case EscalationRaised():
-            return replace(state, level=event.to_level)
+            return _with(state, level=event.to_level)
         case NoteAdded() | DeviceAlertReceived() | NotificationSent() | NotificationFailed():
             return state
     return state
@@ -212,13 +222,13 @@ def _set_status(state: CallState, responder_id: str, status: DispatchStatus) -> 
     current = state.assignments.get(responder_id)
     if current is None:
         return state
-    return replace(state, assignments={**state.assignments, responder_id: replace(current, status=status)})
+    return _with(state, assignments={**state.assignments, responder_id: _with(current, status=status)})
 
 
 def _meet(state: CallState, stage: Stage, at: datetime) -> CallState:
     if stage in state.met:
         return state
-    return replace(state, met={**state.met, stage: at})
+    return _with(state, met={**state.met, stage: at})
 
 
 def fold(call_id: str, events: Iterable[CallEvent]) -> CallState:

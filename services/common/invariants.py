@@ -312,11 +312,13 @@ class _Gap:
 def _covered_until(state: CallState) -> datetime | None:
     """Until when someone is on the call: forever if someone holds it, else the latest ack due
     of an unanswered page; None if nobody at all."""
-    assignments = state.assignments.values()
-    if any(a.status in ENGAGED for a in assignments):
-        return datetime.max.replace(tzinfo=state.raised.at.tzinfo if state.raised else None)
-    dues = [a.ack_due for a in assignments if a.status == "paged"]
-    return max(dues) if dues else None
+    latest: datetime | None = None
+    for assignment in state.assignments.values():
+        if assignment.status in ENGAGED:
+            return datetime.max.replace(tzinfo=assignment.assigned_at.tzinfo)
+        if assignment.status == "paged" and (latest is None or assignment.ack_due > latest):
+            latest = assignment.ack_due
+    return latest
 
 
 __all__ = ["Limits", "Record", "Report", "Violation", "check_calls", "check_records", "decode_records"]

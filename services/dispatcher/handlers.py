@@ -30,7 +30,7 @@ from events.models import (
     EscalationRaised,
     Fact,
 )
-from services.common.aggregate import DomainError
+from services.common.aggregate import ENGAGED, DomainError
 from services.common.calls import Calls
 from services.common.duty import DutyBook, on_duty
 from services.common.event_store import ConcurrencyConflict
@@ -194,8 +194,8 @@ class Dispatcher:
         if fact.status == "away":
             for call_id in self.open_calls.paged_on(fact.responder_id):
                 await self._decline_away(call_id, fact.responder_id)
-        else:
-            for call_id in self.open_calls.unheld():
+        else:  # open calls nobody has accepted: the plan pages them if they belong to its level
+            for call_id in self.open_calls.unheld(ENGAGED):
                 await self.page(call_id)
 
     async def _decline_away(self, call_id: str, person_id: str) -> None:

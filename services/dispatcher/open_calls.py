@@ -51,12 +51,12 @@ class OpenCalls:
                     if assignment.status == "paged":
                         yield state.call_id, person
 
-    def unheld(self) -> list[str]:
-        """Open calls with nobody paged or engaged."""
+    def unheld(self, statuses: frozenset[str] = ACTIVE) -> list[str]:
+        """Open calls with nobody in ``statuses`` (by default: nobody paged or engaged)."""
         return [
             state.call_id
             for state in list(self.states.values())
-            if state.is_open and not any(a.status in ACTIVE for a in state.assignments.values())
+            if state.is_open and not any(a.status in statuses for a in state.assignments.values())
         ]
 
     def merged_into(self) -> set[str]:
