@@ -8,6 +8,7 @@ shrink what it finds. The real server is left to the service and end-to-end test
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from events.models import AvailabilityChanged, CallEvent
 from services.common.aggregate import CallState, DomainError
 from services.common.calls import Calls
 from services.common.clock import ManualClock
-from services.common.event_store import InMemoryEventStore, StoredEvent
+from services.common.event_store import InMemoryEventStore, StoredEvent, append_one_by_one
 from services.common.ids import SequentialIds
 from services.common.invariants import Limits, Record, Report, check_records
 from services.common.roster import EscalationPolicy, Roster, load_roster_file
@@ -35,7 +36,9 @@ class Crash(Exception):
 
 
 class FaultyStore(InMemoryEventStore):
-    """The in-memory store, with a crash armed for the n-th next append."""
+    """The in-memory store appending as JetStream does: one message at a time, each expecting
+    the version the last left, with a yield between two (so writers interleave), and a crash
+    armed for the n-th next message (a prefix of a decision's events stays stored)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,13 +46,17 @@ class FaultyStore(InMemoryEventStore):
         self.published: list[StoredEvent] = []
 
     async def append(self, call_id: str, events: Sequence[CallEvent], expected_version: int) -> int:
+        return await append_one_by_one(self._publish, self.load, call_id, events, expected_version)
+
+    async def _publish(self, event: CallEvent, expected: int) -> int:
+        await asyncio.sleep(0)  # another writer may go first
         if self.crash_in is not None:
             self.crash_in -= 1
             if self.crash_in < 0:
                 self.crash_in = None
-                raise Crash(call_id)
+                raise Crash(event.call_id)
         before = self.last_seq
-        version = await super().append(call_id, events, expected_version)
+        version = await super().append(event.call_id, [event], expected)
         self.published.extend(self._log[before:])
         return version
 
@@ -101,27 +108,38 @@ class InProcessSystem:
             self.shim.pending.append(item)
         self.store.published.clear()
 
-    async def settle(self) -> None:
-        """Deliver everything pending, in a random order, some twice, some handlers crashing."""
+    async def settle(self, beside: asyncio.Task[None] | None = None) -> None:
+        """Deliver everything pending: a few at a time concurrently (a fetched batch, or calls in
+        different partitions), in a random order, some twice, some handlers crashing mid-way;
+        while ``beside`` runs, keep delivering what it appends, concurrently with it."""
         for _ in range(100_000):
             self._take_published()
             self._follow_keeper()
-            if not self.shim.pending:
-                return
-            index = self.rng.randrange(len(self.shim.pending))
-            item = self.shim.pending.pop(index)
-            if self.rng.random() < self.duplicate_rate:
-                self.shim.pending.append(item)  # delivered again later (a redelivery)
+            pending = self.shim.pending
+            if not pending:
+                if beside is None or beside.done():
+                    return
+                await asyncio.sleep(0)
+                continue
+            batch = [
+                pending.pop(self.rng.randrange(len(pending)))
+                for _ in range(min(len(pending), 1 + self.rng.randrange(3)))
+            ]
+            pending.extend(
+                item for item in batch if self.rng.random() < self.duplicate_rate
+            )  # redelivered later
             if self.rng.random() < self.crash_rate:
-                self.store.crash_in = self.rng.randrange(3)
-            try:
-                await self.dispatcher.handle(item.event, item.seq)
-            except Crash:
-                self.shim.pending.append(item)  # never acked: redelivered
-            finally:
-                self.store.crash_in = None
-            self.shim.delivered += 1
+                self.store.crash_in = self.rng.randrange(4)
+            await asyncio.gather(*(self._deliver(item) for item in batch))
+            self.store.crash_in = None
         raise AssertionError("the system never settled")
+
+    async def _deliver(self, item: StoredEvent) -> None:
+        try:
+            await self.dispatcher.handle(item.event, item.seq)
+        except Crash:
+            self.shim.pending.append(item)  # never acked: redelivered
+        self.shim.delivered += 1
 
     def _follow_keeper(self) -> None:
         log = self.store._log
@@ -143,7 +161,9 @@ class InProcessSystem:
         await self.settle()
         while (due := self.next_due()) is not None and due <= target:
             self.clock.set(max(due, self.clock.now()))
-            await self.fire_due()
+            firing = asyncio.create_task(self.fire_due())
+            await self.settle(beside=firing)  # the clock races the dispatcher
+            await firing
             await self.settle()
         self.clock.set(target)
 
@@ -158,7 +178,7 @@ class InProcessSystem:
     async def _run(self, command: c.Command) -> bool:
         for _ in range(3):
             if self.rng.random() < self.crash_rate:
-                self.store.crash_in = 0
+                self.store.crash_in = self.rng.randrange(2)
             try:
                 await self.calls.execute(command)
                 return True

@@ -102,6 +102,10 @@ class CallState:
     outcome: Outcome | None = None
     merged_into: str | None = None
     joined: dict[str, Kind] = field(default_factory=dict)  # calls merged into this one, by kind
+    # Stages whose DeadlineMissed is stored but whose escalation is not (a writer died between
+    # the two, or another write came between them): the keeper escalates them from where the
+    # call is now, instead of appending a step decided on a level the call may have left.
+    escalation_owed: frozenset[Stage] = frozenset()
     closed_at: datetime | None = None
     closed_by: str | None = None
     events: int = 0
@@ -210,9 +214,15 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
         case CallJoined():
             return _with(state, joined={**state.joined, event.joined_call_id: event.kind})
         case DeadlineMissed():
-            return _with(state, missed={**state.missed, event.stage: event.at})
+            owed = (
+                state.escalation_owed if event.stage in state.met else state.escalation_owed | {event.stage}
+            )
+            return _with(state, missed={**state.missed, event.stage: event.at}, escalation_owed=owed)
         case EscalationRaised():
-            return _with(state, level=event.to_level)
+            # A deadline's escalation is paid by its own event; any other climb after a miss
+            # (the level ran out, the desk) pays what is owed too: the call has moved up.
+            owed = state.escalation_owed - {event.stage} if event.stage else frozenset[Stage]()
+            return _with(state, level=event.to_level, escalation_owed=owed)
         case NoteAdded() | DeviceAlertReceived() | NotificationSent() | NotificationFailed():
             return state
     return state
@@ -506,6 +516,10 @@ def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFacto
     """
     if state.raised is None:
         return []
+    if command.stage in state.escalation_owed and state.is_open:
+        owed = c.Escalate(call_id=state.call_id, reason="deadline", stage=command.stage)
+        escalation = _escalation(state, owed, now, ids.derived(state.call_id, "escalated", command.stage))
+        return [] if escalation is None else [escalation]
     late_but_met = state.stage_late_unrecorded(command.stage)
     if not (state.stage_open(command.stage) or late_but_met):
         return []

@@ -8,7 +8,7 @@ version it decided on, so two writers racing on one call cannot both win.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,17 +57,55 @@ class EventStore(Protocol):
 def already_stored(stored: Sequence[StoredEvent], events: Sequence[CallEvent]) -> list[CallEvent] | None:
     """For a retried append: the events still missing, or None if the append truly conflicts.
 
-    A retry may find all its events stored (return []) or a prefix of them (a writer that
-    crashed mid-append; return the rest). Anything else is someone else's write.
+    A retry may find all its events stored (return []) or a prefix of them that is still the
+    end of the call's log (a writer that died, or lost its connection, between two events of
+    one decision: return the rest, which completes the decision as if it had been atomic).
+    A prefix followed by someone else's write is a conflict: the rest was decided on a state
+    that no longer holds (a second escalation from a level the call has left), so the writer
+    must decide again.
     """
-    ids = {item.event.event_id for item in stored}
+    ids = [item.event.event_id for item in stored]
     present = [event.event_id in ids for event in events]
     if not any(present):
         return None
     first_missing = present.index(False) if False in present else len(present)
+    if first_missing == len(present):
+        return []
     if any(present[first_missing:]):
         return None
+    prefix = [event.event_id for event in events[:first_missing]]
+    if ids[-len(prefix) :] != prefix:
+        return None
     return list(events[first_missing:])
+
+
+PublishOne = Callable[[CallEvent, int], Awaitable[int]]
+Load = Callable[[str], Awaitable[tuple[list[StoredEvent], int]]]
+
+
+async def append_one_by_one(
+    publish: PublishOne, load: Load, call_id: str, events: Sequence[CallEvent], expected_version: int
+) -> int:
+    """Append ``events`` one message at a time, each expecting the version the last left.
+
+    A conflict on a retry of events already (partly) stored completes or no-ops (see
+    ``already_stored``); any other conflict is the caller's to resolve by deciding again.
+    """
+    version = expected_version
+    for event in events:
+        if event.call_id != call_id:
+            raise ValueError(f"event of call {event.call_id} appended to call {call_id}")
+        try:
+            version = await publish(event, version)
+        except ConcurrencyConflict:
+            stored, current = await load(call_id)
+            missing = already_stored(stored, events)
+            if missing is None:
+                raise
+            if not missing:
+                return current
+            return await append_one_by_one(publish, load, call_id, missing, current)
+    return version
 
 
 class InMemoryEventStore:

@@ -21,7 +21,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 
 from events import codec, subjects
 from events.models import CallEvent
-from services.common.event_store import ConcurrencyConflict, StoredEvent, StoreUnavailable, already_stored
+from services.common.event_store import ConcurrencyConflict, StoredEvent, StoreUnavailable, append_one_by_one
 
 WRONG_LAST_SEQUENCE = 10071
 log = structlog.get_logger("event_store")
@@ -35,19 +35,7 @@ class JetStreamEventStore:
         self.timeout = timeout
 
     async def append(self, call_id: str, events: Sequence[CallEvent], expected_version: int) -> int:
-        version = expected_version
-        for event in events:
-            if event.call_id != call_id:
-                raise ValueError(f"event of call {event.call_id} appended to call {call_id}")
-            try:
-                version = await self._publish(event, version)
-            except ConcurrencyConflict:
-                stored, current = await self.load(call_id)
-                missing = already_stored(stored, events)
-                if missing is None:
-                    raise
-                return await self.append(call_id, missing, current) if missing else current
-        return version
+        return await append_one_by_one(self._publish, self.load, call_id, events, expected_version)
 
     async def _publish(self, event: CallEvent, expected: int) -> int:
         headers = {

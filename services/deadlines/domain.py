@@ -39,7 +39,9 @@ def timers_for(state: CallState) -> list[Timer]:
     timers = [
         Timer(raised.due.of(stage), state.call_id, "stage", stage)
         for stage in STAGES
-        if state.stage_open(stage) or state.stage_late_unrecorded(stage)
+        if state.stage_open(stage)
+        or state.stage_late_unrecorded(stage)
+        or (stage in state.escalation_owed and state.level != "professional")
     ]
     timers += [
         Timer(a.ack_due, state.call_id, "ack", a.dispatch_id)

@@ -75,13 +75,23 @@ async def test_retry_after_partial_append_completes_it(store: EventStore) -> Non
     assert current == version
 
 
-async def test_an_append_interrupted_by_another_writer_is_completed_on_retry(store: EventStore) -> None:
+async def test_an_append_interrupted_with_nothing_after_it_is_completed_on_retry(store: EventStore) -> None:
+    version = await store.append("c1", [raised("c1")], 0)
+    await store.append("c1", [note("c1", 1)], version)  # our first event made it, then we died
+    await store.append("c1", [note("c1", 1), note("c1", 2)], version)  # the retry of [1, 2]
+    events, _ = await store.load("c1")
+    assert [e.event.event_id for e in events] == ["c1-raised", "c1-note-1", "c1-note-2"]
+
+
+async def test_an_append_interrupted_by_another_writer_conflicts_on_retry(store: EventStore) -> None:
+    """The rest was decided on a state someone else has since changed: decide again."""
     version = await store.append("c1", [raised("c1")], 0)
     await store.append("c1", [note("c1", 1)], version)  # our first event made it ...
     await store.append("c1", [note("c1", 9)], (await store.load("c1"))[1])  # ... then someone else wrote
-    await store.append("c1", [note("c1", 1), note("c1", 2)], version)  # the retry of [1, 2]
+    with pytest.raises(ConcurrencyConflict):
+        await store.append("c1", [note("c1", 1), note("c1", 2)], version)  # the retry of [1, 2]
     events, _ = await store.load("c1")
-    assert [e.event.event_id for e in events] == ["c1-raised", "c1-note-1", "c1-note-9", "c1-note-2"]
+    assert [e.event.event_id for e in events] == ["c1-raised", "c1-note-1", "c1-note-9"]
 
 
 async def test_new_call_conflicts_when_id_taken_by_other_event(store: EventStore) -> None:
