@@ -56,10 +56,12 @@ class DeadlineKeeper:
         state = self.open.get(timer.call_id)
         if state is None or timer not in timers_for(state):
             return  # met, answered or closed meanwhile
-        known = (state, self.open.versions.get(timer.call_id, 0))
         with structlog.contextvars.bound_contextvars(call_id=timer.call_id):
             try:
-                _, events = await self.calls.execute(command_for(timer), known)
+                # Decided on the call as stored now, never on this memory: a follower that missed
+                # an event (a consumer recreated after a server restart) would otherwise hold a
+                # state older than the version it saw last, and the append's check would pass.
+                _, events = await self.calls.execute(command_for(timer))
             except DomainError as exc:
                 log.info("timer_refused", kind=timer.kind, what=timer.what, reason=str(exc))
                 return

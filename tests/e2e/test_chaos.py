@@ -117,6 +117,23 @@ async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -
         # Page delivery is not required here: pages the notifier held when it was killed come
         # back after its ack wait (60 s); that path has its own service test.
         report, _ = await verify_stream(nc, datetime.now(UTC), Limits(slack_s=15, notifications=False))
+        for violation in report.violations[:3]:  # what happened, for whoever reads a failure
+            stored, _ = await store.load(violation.call_id)
+            print(
+                "\nviolation",
+                violation,
+                [
+                    (
+                        i.seq,
+                        i.event.type,
+                        getattr(i.event, "reason", ""),
+                        getattr(i.event, "from_level", ""),
+                        getattr(i.event, "to_level", ""),
+                        i.event.at.isoformat()[11:23],
+                    )
+                    for i in stored
+                ],
+            )
         assert report.ok, [f"{v.call_id} {v.invariant}: {v.detail}" for v in report.violations]
         print(
             f"\nchaos: {len(accepted)} calls acknowledged, refused {dict(refused)}, {missed} DeadlineMissed "
