@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -113,3 +114,20 @@ class EventLog:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def expected_misses(events: list) -> Counter[str]:  # type: ignore[type-arg]
+    """Nobody answers in this surge: reach and onsite are overdue on every call. Contact is
+    overdue where the first ContactShared came after its due time (the dispatcher was down
+    when the call came in), or where the clock found it unshared at the due time: a
+    ContactShared decided just before the due time but stored after the DeadlineMissed."""
+    due_contact = events[0].due.contact
+    types = [e.type for e in events]
+    first_shared = types.index("ContactShared") if "ContactShared" in types else None
+    missed_first = [i for i, e in enumerate(events) if e.type == "DeadlineMissed" and e.stage == "contact"]
+    contact_overdue = (
+        first_shared is None
+        or events[first_shared].at > due_contact
+        or bool(missed_first and missed_first[0] < first_shared)
+    )
+    return Counter({"reach": 1, "onsite": 1, **({"contact": 1} if contact_overdue else {})})

@@ -21,7 +21,7 @@ from services.cli.supervisor import wait_healthy
 from services.common.invariants import Limits
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.verify import verify_stream
-from tests.support import wait_for
+from tests.support import expected_misses, wait_for
 
 pytestmark = pytest.mark.chaos
 BUILDINGS = ["b12", "b14", "b21", "b22", "no-such-building"]
@@ -141,23 +141,6 @@ async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -
             f"0 dispatches paged twice, replay of {result.events} events equals live"
         )
         await nc.close()
-
-
-def expected_misses(events: list) -> Counter[str]:  # type: ignore[type-arg]
-    """Nobody answers in this surge: reach and onsite are overdue on every call. Contact is
-    overdue where the first ContactShared came after its due time (the dispatcher was down
-    when the call came in), or where the clock found it unshared at the due time: a
-    ContactShared decided just before the due time but stored after the DeadlineMissed."""
-    due_contact = events[0].due.contact
-    types = [e.type for e in events]
-    first_shared = types.index("ContactShared") if "ContactShared" in types else None
-    missed_first = [i for i, e in enumerate(events) if e.type == "DeadlineMissed" and e.stage == "contact"]
-    contact_overdue = (
-        first_shared is None
-        or events[first_shared].at > due_contact
-        or bool(missed_first and missed_first[0] < first_shared)
-    )
-    return Counter({"reach": 1, "onsite": 1, **({"contact": 1} if contact_overdue else {})})
 
 
 async def _replayed(nc: nats.NATS):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ and the 1310 clock keeps firing."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from services.common.streams import connect, ensure_streams
 from services.common.verify import verify_stream
 from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
-from tests.support import EventLog, make_settings, running, serving_intake, wait_for
+from tests.support import EventLog, expected_misses, make_settings, running, serving_intake, wait_for
 
 
 @pytest.fixture
@@ -80,8 +81,9 @@ async def test_losing_the_stream_leader_mid_surge_loses_no_acknowledged_call(
             if any(item.event.type == "CallMerged" for item in events):
                 continue
             primaries += 1
-            stages = [item.event.stage for item in events if item.event.type == "DeadlineMissed"]  # type: ignore[attr-defined]
-            assert sorted(stages) == ["onsite", "reach"], (call_id, stages)
+            stages = Counter(item.event.stage for item in events if item.event.type == "DeadlineMissed")  # type: ignore[attr-defined]
+            # Contact too where the failover delayed the first page past its due time.
+            assert stages == expected_misses([item.event for item in events]), (call_id, stages)
         print(f"cluster: {primaries} calls dispatched, each missed reach and onsite exactly once")
         report, _ = await verify_stream(admin, datetime.now(UTC), Limits(slack_s=15, notifications=False))
         assert report.ok, [f"{v.call_id} {v.invariant}: {v.detail}" for v in report.violations]

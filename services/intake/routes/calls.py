@@ -36,7 +36,7 @@ from services.intake.schemas import (
     RaiseCallIn,
     ResolveIn,
 )
-from services.intake.views import call_view, timeline_view
+from services.intake.views import PUBLIC_STATUS, call_view, timeline_view
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 
@@ -143,16 +143,16 @@ async def require_desk(request: Request, who: Principal = Depends(principal)) ->
 
 async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
     state = await load_call(deps, call_id)
-    if state.status == "merged" and state.merged_into:
+    now = deps.clock.now()
+    if state.merged_into is not None:  # handled on the call it joined: who came is shown from there
         primary = await load_call(deps, state.merged_into)
-        if primary.is_open:  # handled there: the resident sees who is coming for both
-            return {
-                **call_view(primary, deps.clock.now()),
-                "call_id": call_id,
-                "merged_into": primary.call_id,
-            }
+        joined = {**call_view(primary, now), "call_id": call_id, "merged_into": primary.call_id}
+        if state.status == "merged" and primary.is_open:
+            return joined
+        if state.is_closed:  # resolved with it, or cancelled by its own caller
+            return {**joined, "status": PUBLIC_STATUS[state.status], "outcome": state.outcome}
     # A merged call whose joined call closed is about to be dispatched on its own: still open.
-    return call_view(state, deps.clock.now())
+    return call_view(state, now)
 
 
 @router.get("/{call_id}")
