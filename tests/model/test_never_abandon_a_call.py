@@ -89,7 +89,7 @@ async def run(data: st.DataObject, seed: int) -> None:
     SCENARIOS["deliveries"] += system.shim.delivered
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_no_call_is_ever_abandoned_whatever_the_delivery_order(data: st.DataObject, seed: int) -> None:
     asyncio.run(run(data, seed))
