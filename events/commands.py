@@ -41,6 +41,9 @@ class RaiseCall(Command):
     device_id: str | None = None
     position: Position | None = None
     caller_secret_sha256: str | None = None
+    held: str | None = None
+    flood: str = ""
+    first_of_flood: bool = False
 
 
 class AssignResponder(Command):
@@ -175,3 +178,12 @@ class RecordNotification(Command):
     method: str
     attempt: int = 1
     error: str | None = None
+
+
+class Release(Command):
+    """The desk dispatches a held call."""
+
+    name: Literal["release"] = "release"
+    by: str
+    note: str = Field(default="", max_length=2000)
+    due: StageTimes

@@ -90,6 +90,9 @@ class CallRaised(CallEvent):
     device_id: str | None = None
     position: Position | None = None
     caller_secret_sha256: str | None = None
+    # Raised beyond its address's budget of new phones: held for the desk from the first
+    # moment (a ``CallHeld`` follows), so no page can go out between the two.
+    held: str | None = None
 
 
 class ResponderAssigned(CallEvent):
@@ -222,6 +225,28 @@ class CallUnmerged(CallEvent):
     due: StageTimes | None = None  # the stage clock restarted for its own dispatch
 
 
+class CallHeld(CallEvent):
+    """Stored but not dispatched: held for the duty desk to triage (``reason``: ``flood``).
+
+    ``flood`` names the flood (one address in one window); ``first_of_flood`` marks the call
+    on which the duty officer is paged, once per flood.
+    """
+
+    type: Literal["CallHeld"] = "CallHeld"
+    reason: str = "flood"
+    flood: str = ""
+    first_of_flood: bool = False
+
+
+class CallReleased(CallEvent):
+    """The desk released a held call: it is dispatched now, its stage clock started afresh."""
+
+    type: Literal["CallReleased"] = "CallReleased"
+    by: str
+    note: str = ""
+    due: StageTimes
+
+
 class NotificationSent(CallEvent):
     """A page went out on one channel (``attempt`` counts tries on that channel)."""
 
@@ -281,6 +306,8 @@ CALL_EVENT_TYPES: tuple[type[CallEvent], ...] = (
     CallUnmerged,
     NotificationSent,
     NotificationFailed,
+    CallHeld,
+    CallReleased,
 )
 RESPONDER_FACT_TYPES: tuple[type[Fact], ...] = (AvailabilityChanged, DutyOverrideSet)
 # The one list of stored facts: the codec decodes by ``type`` over exactly these classes.

@@ -17,9 +17,11 @@ from events.models import (
     STAGES,
     CallCancelled,
     CallEvent,
+    CallHeld,
     CallJoined,
     CallMerged,
     CallRaised,
+    CallReleased,
     CallResolved,
     CallUnmerged,
     ContactShared,
@@ -106,6 +108,7 @@ class CallState:
     # the two, or another write came between them): the keeper escalates them from where the
     # call is now, instead of appending a step decided on a level the call may have left.
     escalation_owed: frozenset[Stage] = frozenset()
+    held: str | None = None  # held for the desk (why): open, but nobody is paged or timed
     closed_at: datetime | None = None
     closed_by: str | None = None
     events: int = 0
@@ -169,7 +172,12 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
     state = _with(state, events=state.events + 1)
     match event:
         case CallRaised():
-            return _with(state, status="open", raised=event, level=event.level)
+            return _with(state, status="open", raised=event, level=event.level, held=event.held)
+        case CallHeld():
+            return _with(state, held=event.reason)
+        case CallReleased():
+            raised = state.raised.model_copy(update={"due": event.due}) if state.raised else None
+            return _with(state, held=None, raised=raised)
         case ResponderAssigned():
             assignment = Assignment(
                 event.responder_id,
@@ -425,6 +433,19 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
             if command.error is None:
                 return [NotificationSent(**outcome)]
             return [NotificationFailed(**outcome, error=command.error)]
+        case c.Release():
+            if state.held is None:
+                return []  # released already (a double tap), or never held
+            _require_open(state, "release")
+            return [
+                CallReleased(
+                    **base,
+                    event_id=ids.derived(state.call_id, "released"),
+                    by=command.by,
+                    note=command.note,
+                    due=command.due,
+                )
+            ]
         case c.RecordDeviceAlert():
             _require_open(state, "record an alert on")
             return [
@@ -462,8 +483,19 @@ def _own_dispatch(state: CallState, responder_id: str) -> Assignment:
 def _raise(state: CallState, command: c.RaiseCall, now: datetime, ids: IdFactory) -> list[CallEvent]:
     if state.status != "new":
         return []
-    fields = command.model_dump(exclude={"name"})
-    return [CallRaised(**fields, event_id=ids.derived(command.call_id, "raised"), at=now)]
+    fields = command.model_dump(exclude={"name", "flood", "first_of_flood"})
+    raised = CallRaised(**fields, event_id=ids.derived(command.call_id, "raised"), at=now)
+    if command.held is None:
+        return [raised]
+    held = CallHeld(
+        call_id=command.call_id,
+        at=now,
+        event_id=ids.derived(command.call_id, "held"),
+        reason=command.held,
+        flood=command.flood,
+        first_of_flood=command.first_of_flood,
+    )
+    return [raised, held]
 
 
 def _assign(state: CallState, command: c.AssignResponder, now: datetime, ids: IdFactory) -> list[CallEvent]:
@@ -514,8 +546,8 @@ def _miss(state: CallState, command: c.MissDeadline, now: datetime, ids: IdFacto
     A stage met late while nobody was keeping the clock (the deadlines service or NATS was
     down at its due time) is still recorded as missed, without escalating.
     """
-    if state.raised is None:
-        return []
+    if state.raised is None or state.held is not None:
+        return []  # a held call's clock starts when the desk releases it
     if command.stage in state.escalation_owed and state.is_open:
         owed = c.Escalate(call_id=state.call_id, reason="deadline", stage=command.stage)
         escalation = _escalation(state, owed, now, ids.derived(state.call_id, "escalated", command.stage))

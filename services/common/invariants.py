@@ -257,7 +257,7 @@ def _unfired_deadlines(
 ) -> None:
     """A stage whose due time (+ slack) passed unmet and unrecorded while the call was open."""
     raised = state.raised
-    if raised is None or not state.is_open:
+    if raised is None or not state.is_open or state.held is not None:
         return
     for stage in STAGES:
         due = raised.due.of(stage)
@@ -286,7 +286,7 @@ class _Gap:
         self.found: list[_Found] = []
 
     def segment(self, state: CallState, start: datetime, end: datetime, seq: int) -> None:
-        if not state.is_open:
+        if not state.is_open or state.held is not None:  # a held call waits for the desk
             self.since = None
             return
         covered_until = _covered_until(state)

@@ -32,6 +32,8 @@ OWNED_EVENTS: dict[str, tuple[str, ...]] = {
         "EscalationRaised",
         "NoteAdded",
         "DeviceAlertReceived",
+        "CallHeld",
+        "CallReleased",
     ),
     "dispatcher": (
         "ResponderAssigned",

@@ -38,6 +38,7 @@ class Settings:
     merge_window_s: float = 300.0
     sweep_interval_s: float = 5.0
     replicas: int = 1
+    new_phones_per_address: int = 5  # new phones per client address per 10 minutes before calls are held
 
     @property
     def http_url(self) -> str:
@@ -64,6 +65,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         merge_window_s=_positive("DISPATCH1310_MERGE_WINDOW", env.get("DISPATCH1310_MERGE_WINDOW", "300")),
         sweep_interval_s=_positive("DISPATCH1310_SWEEP", env.get("DISPATCH1310_SWEEP", "5")),
         replicas=int(_positive("DISPATCH1310_REPLICAS", env.get("DISPATCH1310_REPLICAS", "1"))),
+        new_phones_per_address=int(
+            _positive(
+                "DISPATCH1310_NEW_PHONES_PER_ADDRESS", env.get("DISPATCH1310_NEW_PHONES_PER_ADDRESS", "5")
+            )
+        ),
     )
 
 

@@ -39,9 +39,12 @@ def timers_for(state: CallState) -> list[Timer]:
     timers = [
         Timer(raised.due.of(stage), state.call_id, "stage", stage)
         for stage in STAGES
-        if state.stage_open(stage)
-        or state.stage_late_unrecorded(stage)
-        or (stage in state.escalation_owed and state.level != "professional")
+        if state.held is None  # a held call's clock starts when the desk releases it
+        and (
+            state.stage_open(stage)
+            or state.stage_late_unrecorded(stage)
+            or (stage in state.escalation_owed and state.level != "professional")
+        )
     ]
     timers += [
         Timer(a.ack_due, state.call_id, "ack", a.dispatch_id)

@@ -45,6 +45,8 @@ class BuildingCalls:
             self._building_of[event.call_id] = event.building_id
 
     def _raised(self, event: CallRaised) -> str | None:
+        if event.held is not None:
+            return None  # a held call neither joins a call nor is joined until the desk acts
         state = CallState(event.call_id, status="open", raised=event)
         primary = duplicate_of(state, self.by_building, self.window_s)
         if primary is None:

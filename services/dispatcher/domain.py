@@ -55,8 +55,8 @@ def plan(
     without one, the roster's current policy.
     """
     raised = state.raised
-    if raised is None or not state.is_open:
-        return []
+    if raised is None or not state.is_open or state.held is not None:
+        return []  # a held call waits for the desk
     policy = policy or roster.escalation
     commands: list[c.Command] = []
     commands += _level_pages(state, roster, policy, default_ack_s, availability)

@@ -20,9 +20,11 @@ from events.models import (
     AvailabilityChanged,
     CallCancelled,
     CallEvent,
+    CallHeld,
     CallJoined,
     CallMerged,
     CallRaised,
+    CallReleased,
     CallResolved,
     CallUnmerged,
     DispatchDeclined,
@@ -37,7 +39,7 @@ from services.common.event_store import ConcurrencyConflict
 from services.common.roster import EscalationPolicy, Roster
 from services.common.settings import Settings
 from services.dispatcher.building_calls import CLOSING, BuildingCalls
-from services.dispatcher.domain import Availability, plan, settle_joined
+from services.dispatcher.domain import Availability, dispatch_id, plan, settle_joined
 from services.dispatcher.open_calls import OpenCalls
 
 log = structlog.get_logger("dispatcher")
@@ -75,6 +77,8 @@ class Dispatcher:
             CallResolved: self.on_closed,
             CallCancelled: self.on_closed,
             CallMerged: self.on_merged,
+            CallHeld: self.on_held,
+            CallReleased: page,  # the desk released it: dispatch it now
         }
 
     # ------------------------------------------------------------ deliveries
@@ -101,6 +105,8 @@ class Dispatcher:
 
     async def on_raised(self, event: CallEvent) -> None:
         assert isinstance(event, CallRaised)
+        if event.held is not None:
+            return  # waits for the desk (see on_held)
         if event.call_id in self.duplicates:  # decided in stream order
             primary = self.duplicates.pop(event.call_id)
         else:  # a redelivery after its decision was used: decide again
@@ -127,6 +133,29 @@ class Dispatcher:
 
     async def on_closed(self, event: CallEvent) -> None:
         await self.settle(event.call_id)
+
+    async def on_held(self, event: CallEvent) -> None:
+        """Nobody is paged for a held call, but the duty officer on duty is told at once, once
+        per flood (on the flood's first held call)."""
+        assert isinstance(event, CallHeld)
+        officer_id = self.availability().on_duty
+        officer = self.rosters.roster.people.get(officer_id) if officer_id else None
+        if not event.first_of_flood or officer is None:
+            return
+        page = c.AssignResponder(
+            call_id=event.call_id,
+            responder_id=officer.id,
+            responder_name=officer.name,
+            phone=officer.phone,
+            level="community",
+            dispatch_id=dispatch_id(event.call_id, "community", officer.id, "flood"),
+            ack_timeout_s=self.settings.ack_timeout_s,
+            note="可疑呼叫洪流：请在值班台甄别（放行或误报） flood of calls held for triage on the board",
+        )
+        try:
+            await self.calls.execute(page)
+        except DomainError as exc:
+            log.info("flood_page_refused", call_id=event.call_id, reason=str(exc))
 
     async def on_merged(self, event: CallEvent) -> None:
         assert isinstance(event, CallMerged)

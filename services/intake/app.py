@@ -74,7 +74,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodySizeLimit)
-    app.state.rate_limiter = CallRateLimiter()
+    app.state.rate_limiter = CallRateLimiter(new_phones_per_address=settings.new_phones_per_address)
     app.state.metrics = registry = Registry()
     app.add_middleware(RequestMetrics, registry=registry)
 

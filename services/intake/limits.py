@@ -86,6 +86,10 @@ class Admission:
     key: str | None = None
     taken: tuple[str, ...] = ()  # the buckets a token was taken from, given back if not stored
     first: bool = False  # the phone's first call, in flight
+    held: bool = False  # a new phone beyond its address's budget: stored, but held for the desk
+    flood: str = ""  # which flood (address and start) it belongs to
+    first_of_flood: bool = False  # the flood's first held call: the duty officer is told on it
+    client: str = ""
 
 
 class CallRateLimiter:
@@ -104,6 +108,8 @@ class CallRateLimiter:
         burst: float = 10,
         per_phone_per_minute: float = 6,
         memory: int = 100_000,
+        new_phones_per_address: int = 5,
+        new_phones_window_s: float = 600.0,
     ) -> None:
         self.rate = per_minute / 60
         self.burst = burst
@@ -114,6 +120,10 @@ class CallRateLimiter:
         self._phones_seen: OrderedDict[str, None] = OrderedDict()
         self._first_in_flight: dict[str, int] = {}
         self._unstored_keys: OrderedDict[str, None] = OrderedDict()
+        self.new_phones_per_address = new_phones_per_address
+        self.new_phones_window_s = new_phones_window_s
+        self._new_phones: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()  # address -> (at, phone)
+        self._floods: dict[str, tuple[str, float]] = {}  # address -> (flood id, last held at)
 
     def admit(self, client: str, phone: str, now: float, key: str | None = None) -> Admission:
         """May this raise go ahead? ``key`` is the raise's (phone-scoped) idempotency key."""
@@ -136,9 +146,30 @@ class CallRateLimiter:
             return Admission(wait, phone, key)
         if key is not None:
             self._remember(self._unstored_keys, key, None)
+        held, flood, first_of_flood = False, "", False
         if first:
             self._first_in_flight[phone] = self._first_in_flight.get(phone, 0) + 1
-        return Admission(0.0, phone, key, tuple(taken), first)
+            held, flood, first_of_flood = self._count_new_phone(client, phone, now)
+        return Admission(0.0, phone, key, tuple(taken), first, held, flood, first_of_flood, client)
+
+    def _count_new_phone(self, client: str, phone: str, now: float) -> tuple[bool, str, bool]:
+        """A new phone from ``client``: beyond the address's budget in the window, it is held.
+        Consecutive held calls from one address (each within a window of the last) are one
+        flood; the duty officer is told on its first."""
+        recent = [
+            (at, p) for at, p in self._new_phones.get(client, []) if now - at < self.new_phones_window_s
+        ]
+        recent.append((now, phone))
+        self._remember(self._new_phones, client, recent)
+        if len(recent) <= self.new_phones_per_address:
+            return False, "", False
+        current = self._floods.get(client)
+        if current is not None and now - current[1] < self.new_phones_window_s:
+            self._floods[client] = (current[0], now)
+            return True, current[0], False
+        flood = f"{client}@{int(now)}"
+        self._floods[client] = (flood, now)
+        return True, flood, True
 
     def settle(self, admission: Admission, stored: bool) -> None:
         """The admitted raise is done: its call was ``stored``, or nothing was."""
@@ -154,6 +185,12 @@ class CallRateLimiter:
                 self._unstored_keys.pop(admission.key, None)
         else:
             self._give_back(admission.taken)
+            if admission.first:  # not stored: that phone is not new here yet
+                recent = self._new_phones.get(admission.client, [])
+                for index in range(len(recent) - 1, -1, -1):
+                    if recent[index][1] == admission.phone:
+                        del recent[index]
+                        break
 
     def unstored(self, key: str) -> None:
         """A raise with this key failed before it was admitted (the store was away to look it

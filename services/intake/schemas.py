@@ -65,5 +65,9 @@ class EscalateIn(_Body):
     from_level: Level | None = None  # the level the supervisor saw: a repeat changes nothing
 
 
+class ReleaseIn(_Body):
+    note: str = Field(default="", max_length=2000)
+
+
 class NoteIn(_Body):
     text: str = Field(min_length=1, max_length=2000)

@@ -45,6 +45,7 @@ def call_view(state: CallState, now: datetime) -> dict[str, Any]:
         "call_id": state.call_id,
         "status": PUBLIC_STATUS.get(state.status, state.status),
         "merged_into": state.merged_into,
+        "held": state.held is not None,  # held for the desk's triage (a flood): nobody paged yet
         "level": state.level,
         "kind": raised.kind,
         "source": raised.source,

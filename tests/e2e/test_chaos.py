@@ -32,6 +32,7 @@ async def test_surge_survives_kill_9_of_every_service_and_nats(tmp_path: Path) -
         "DISPATCH1310_TARGETS": "1,2,4",
         "DISPATCH1310_ACK_TIMEOUT": "1.5",
         "DISPATCH1310_MERGE_WINDOW": "0.001",
+        "DISPATCH1310_NEW_PHONES_PER_ADDRESS": "1000000",  # a town behind one address: no holding
         "DISPATCH1310_SWEEP": "0.5",
         "DISPATCH1310_LOG_LEVEL": "WARNING",
     }

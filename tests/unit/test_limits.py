@@ -154,3 +154,26 @@ def test_no_retry_is_ever_refused_and_a_stored_calls_retry_gets_it_back(ops: lis
         if not phone_counted and stored_before is None:
             # A phone none of whose calls was stored is not counted: its raise goes ahead.
             assert went_ahead(answer), f"an uncounted phone was refused: {answer}"
+
+
+def test_new_phones_beyond_the_address_budget_are_held_and_one_flood_is_told_once() -> None:
+    limiter = CallRateLimiter(per_minute=1000, burst=1000, new_phones_per_address=5)
+    answers = []
+    for n in range(9):
+        admission = limiter.admit("10.0.0.9", f"+86139{n:08d}", now=float(n))
+        limiter.settle(admission, stored=True)
+        answers.append((admission.held, admission.first_of_flood))
+    assert answers[:5] == [(False, False)] * 5
+    assert answers[5:] == [(True, True), (True, False), (True, False), (True, False)]
+    # Another address is not part of this flood; a seen phone is not new.
+    assert limiter.admit("10.0.0.10", "+8613800000001", now=9.0).held is False
+    assert limiter.admit("10.0.0.9", "+8613900000000", now=9.0).held is False
+    # Ten minutes later the budget is back.
+    assert limiter.admit("10.0.0.9", "+8613700000000", now=700.0).held is False
+
+
+def test_a_held_raise_that_was_not_stored_does_not_use_the_budget() -> None:
+    limiter = CallRateLimiter(per_minute=1000, burst=1000, new_phones_per_address=1)
+    failed = limiter.admit("10.0.0.9", "+8613900000001", now=0.0)
+    limiter.settle(failed, stored=False)  # the store was away
+    assert limiter.admit("10.0.0.9", "+8613900000002", now=1.0).held is False

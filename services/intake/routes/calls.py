@@ -34,6 +34,7 @@ from services.intake.schemas import (
     EscalateIn,
     NoteIn,
     RaiseCallIn,
+    ReleaseIn,
     ResolveIn,
 )
 from services.intake.views import PUBLIC_STATUS, call_view, timeline_view
@@ -112,6 +113,11 @@ async def raise_call(
         due=due,
         policy_version=roster.escalation.version,
         caller_secret_sha256=sha256_hex(secret),
+        # A flood from one address: stored (201, nothing lost) but held for the desk's triage,
+        # never from the desk itself (a supervisor or the officer raising a phoned-in call).
+        held="flood" if admitted.held and raised_by is None else None,
+        flood=admitted.flood,
+        first_of_flood=admitted.first_of_flood,
     )
     stored = False
     try:
@@ -294,6 +300,22 @@ async def escalate(
             from_level=body.from_level,
         ),
     )
+    return await _view(deps, call_id)
+
+
+@router.post("/{call_id}/release")
+async def release(
+    call_id: CallIdPath, body: ReleaseIn, request: Request, who: Principal = Depends(require_desk)
+) -> dict[str, Any]:
+    """Triage: a held call is genuine; dispatch it now, its stage clock started afresh."""
+    deps = deps_of(request)
+    state = await load_call(deps, call_id)
+    if state.held is None:
+        raise HTTPException(409, "this call is not held")
+    now = deps.clock.now()
+    targets = deps.settings.targets
+    due = StageTimes(**{stage: now + timedelta(seconds=targets.of(stage)) for stage in STAGES})
+    await execute(deps, c.Release(call_id=call_id, by=who.id, note=body.note, due=due))
     return await _view(deps, call_id)
 
 

@@ -22,14 +22,18 @@ function render() {
     // The people of the call's district, and those of the level now handling it.
     const candidates = people.filter((p) => (call.district_id && p.district_id === call.district_id) || (!p.district_id && p.level === call.level));
     const select = el("select", { "aria-label": t("assign") }, ...candidates.map((p) => el("option", { value: p.id }, `${p.name} (${t(p.status)})`)));
-    return el("tr", { class: call.level !== "building" ? "escalated" : "", "data-call": call.call_id },
-      el("td", {}, el("a", { href: `/calls/${call.call_id}` }, call.call_id.slice(0, 8))),
+    const rowClass = call.held ? "held" : call.level !== "building" ? "escalated" : "";
+    return el("tr", { class: rowClass, "data-call": call.call_id },
+      el("td", {}, el("a", { href: `/calls/${call.call_id}` }, call.call_id.slice(0, 8)),
+        call.held ? el("span", { class: "badge held", title: t("held_hint") }, "⏸ ", t("held")) : ""),
       el("td", {}, t(`kind_${call.kind}`), " ", el("span", { class: "badge", "data-source": call.source }, t(`source_${call.source}`)), call.drill ? el("span", { class: "badge drill" }, t("drill")) : ""),
       el("td", {}, t(`level_${call.level}`), call.level !== "building" ? el("span", { class: "badge" }, t("escalated")) : ""),
       el("td", {}, call.assignees.map((a) => `${a.name} (${t(`dispatch_${a.status}`)})`).join(", ")),
       cell(call, "contact", now), cell(call, "reach", now), cell(call, "onsite", now),
       el("td", {}, select, el("button", { type: "button", "data-assign": call.call_id, onclick: () => assign(call.call_id, select.value) }, t("assign"))),
       el("td", { class: "actions" },
+        // A held call (a flood from one address): one tap dispatches it, or closes it as a false alarm.
+        call.held ? el("button", { type: "button", "data-action": "release", onclick: () => act(call.call_id, "release", {}) }, t("release")) : "",
         el("button", { type: "button", "data-action": "escalate", onclick: () => escalate(call.call_id, call.level) }, t("escalate")),
         el("button", { type: "button", "data-action": "note", onclick: () => addNote(call.call_id) }, t("add_note")),
         el("button", { type: "button", "data-action": "handled", onclick: () => resolve(call.call_id, "handled") }, t("resolve_handled")),
