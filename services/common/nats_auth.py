@@ -8,11 +8,11 @@ A service trying to append an event type it does not own is refused by the serve
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from services.common.private_files import private_dir, write_private
 from services.common.settings import Settings
 
 ADMIN = "admin"
@@ -113,15 +113,14 @@ def subscribe_allowed(service: str) -> list[str]:
 def load_passwords(data_dir: Path) -> dict[str, str]:
     """Passwords for admin and every service, created once per data dir."""
     path = data_dir / "nats-users.json"
+    private_dir(data_dir)
     if path.exists():
+        path.chmod(0o600)
         stored: dict[str, str] = json.loads(path.read_text())
         if set(stored) >= {ADMIN, *OWNED_EVENTS}:
             return stored
     passwords = {name: secrets.token_urlsafe(24) for name in (ADMIN, *OWNED_EVENTS)}
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(passwords, handle)
+    write_private(path, json.dumps(passwords))
     return passwords
 
 
