@@ -23,6 +23,7 @@ from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder, publish_configured_roster
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
+from services.intake.auth import redact_access_log
 from services.intake.deps import IntakeDeps
 from services.intake.desk import DeskView
 from services.intake.limits import BodySizeLimit, CallRateLimiter
@@ -73,6 +74,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
             await nc.close()
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
+    redact_access_log()
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter()
     app.state.metrics = registry = Registry()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,8 +48,31 @@ def _bearer(request: Request) -> str | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    # EventSource cannot send headers: SSE pages pass the token as a query parameter.
-    return request.query_params.get("access_token") or None
+    # EventSource cannot send headers: the SSE streams (GET …/stream) alone take the token as a
+    # query parameter. Anywhere else a token in the URL counts for nothing.
+    if request.method == "GET" and getattr(request.scope.get("route"), "path", "").endswith("/stream"):
+        return request.query_params.get("access_token") or None
+    return None
+
+
+class RedactQueryTokens(logging.Filter):
+    """uvicorn's access log prints the query string: ``access_token=<redacted>`` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_TOKEN.sub(r"\1<redacted>", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+_QUERY_TOKEN = re.compile(r"(access(?:_|%5F)token=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
+        access.addFilter(RedactQueryTokens())
 
 
 async def principal(request: Request) -> Principal:
