@@ -62,6 +62,9 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
     "audit": ("$O.audit.>", "$JS.API.STREAM.CREATE.OBJ_audit", "$JS.API.STREAM.PURGE.OBJ_audit"),
 }
 
+# Services that answer requests (the audit answers the intake's report queries).
+ANSWERS_REQUESTS = ("audit",)
+
 # Reading streams, consumers, acks, direct get: everything a service needs but creating streams.
 JETSTREAM_PLUMBING = (
     "$JS.API.INFO",
@@ -73,7 +76,6 @@ JETSTREAM_PLUMBING = (
     "$JS.API.CONSUMER.>",
     "$JS.ACK.>",
     "$JS.FC.>",
-    "_INBOX.>",
 )
 
 
@@ -104,7 +106,8 @@ def publish_allowed(service: str) -> list[str]:
 
 
 def subscribe_allowed(service: str) -> list[str]:
-    allowed = ["_INBOX.>"]
+    # Its own reply inbox only (streams.inbox_prefix): no reading another service's replies.
+    allowed = [f"_INBOX_{service}.>"]
     if service == "audit":
         allowed.append("audit.query.>")
     return allowed
@@ -127,10 +130,12 @@ def load_passwords(data_dir: Path) -> dict[str, str]:
 def authorization_block(passwords: dict[str, str]) -> str:
     users = [f"    {{user: {ADMIN}, password: {json.dumps(passwords[ADMIN])}}}"]
     for service in OWNED_EVENTS:
-        permissions = {
+        permissions: dict[str, object] = {
             "publish": {"allow": publish_allowed(service), "deny": publish_denied(service)},
             "subscribe": {"allow": subscribe_allowed(service)},
         }
+        if service in ANSWERS_REQUESTS:  # a reply only to a request it received, once
+            permissions["allow_responses"] = True
         users.append(
             f"    {{user: {service}, password: {json.dumps(passwords[service])}, permissions: {json.dumps(permissions)}}}"
         )
