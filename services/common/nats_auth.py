@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from events.subjects import SECRETS_BUCKET
 from services.common.private_files import private_dir, write_private
 from services.common.settings import Settings
 
@@ -54,6 +55,7 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
         "duty.DutyOverrideSet",
         "$KV.roster.>",
         "$KV.devices.>",
+        f"$KV.{SECRETS_BUCKET}.>",
         "audit.query.>",
     ),
     "dispatcher": (),
@@ -85,8 +87,21 @@ JETSTREAM_PLUMBING = (
 DURABLES: dict[str, str] = {"dispatcher": "dispatcher", "notifier": "notifier"}
 
 
+# Every way to read a stream's messages through the JetStream API (the plumbing allows them).
+def _reads_of(stream: str) -> list[str]:
+    return [
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.CONSUMER.*.{stream}",
+        f"$JS.API.CONSUMER.*.{stream}.>",
+        f"$JS.API.CONSUMER.*.*.{stream}.>",
+    ]
+
+
 def publish_denied(service: str) -> list[str]:
-    denied: list[str] = []
+    # The token key and device secrets: the intake's alone (a device secret signs alerts).
+    denied: list[str] = [] if service == "intake" else _reads_of(f"KV_{SECRETS_BUCKET}")
     for durable, owner in DURABLES.items():
         if owner == service:
             continue

@@ -120,6 +120,10 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
         ),
         # Signed device bodies accepted: twice the device freshness window (300 s).
         KeyValueConfig(bucket=subjects.DEVICES_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=600),
+        # Readable by the intake only (nats_auth); no history: a replaced secret is gone.
+        KeyValueConfig(
+            bucket=subjects.SECRETS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
+        ),
     ):
         try:
             await js.key_value(bucket.bucket)

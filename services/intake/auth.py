@@ -1,4 +1,4 @@
-"""Who is asking: bearer tokens from the roster (compared by SHA-256), roles, per-call secrets.
+"""Who is asking: bearer tokens from the roster (compared by keyed hash), roles, per-call secrets.
 
 Roles: ``supervisor`` (roster ``supervisors``), ``responder`` (anyone else in the roster).
 With ``DISPATCH1310_AUTH=off`` (local demos only) requests without a token act as whoever
@@ -7,7 +7,6 @@ the body names, and supervisor endpoints are open.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import Depends, HTTPException, Request
+
+from services.common.roster import keyed_hash, sha256_hex
 
 Role = Literal["supervisor", "responder", "anonymous"]
 
@@ -31,10 +32,6 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous", "anonymous")
-
-
-def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def secret_matches(secret: str | None, expected_sha256: str | None) -> bool:
@@ -80,8 +77,9 @@ async def principal(request: Request) -> Principal:
     token = _bearer(request)
     if token is None:
         return ANONYMOUS
-    roster = request.app.state.deps.roster
-    person = roster.person_by_token_hash(sha256_hex(token))
+    deps = request.app.state.deps
+    roster = deps.roster
+    person = roster.person_by_token_hmac(keyed_hash(deps.token_key, sha256_hex(token)))
     if person is None:
         raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
     role: Role = "supervisor" if person.id in roster.supervisor_ids else "responder"
