@@ -13,6 +13,7 @@ ROSTER_BUCKET = "roster"
 NOTIFIER_BUCKET = "notifier"
 AUDIT_BUCKET = "audit"  # object store: the audit's checkpoint
 DEVICES_BUCKET = "devices"  # signed device bodies already accepted (replay ledger)
+SECRETS_BUCKET = "intake-secrets"  # the token key and device secrets: the intake's NATS user only
 
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

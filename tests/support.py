@@ -61,7 +61,9 @@ def make_settings(nats_url: str, tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def serving_intake(settings: Settings, **app_kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def serving_intake(
+    settings: Settings, log_level: str = "warning", **app_kwargs: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """The intake app on a real port (SSE needs a real server), with a client for it."""
     from services.intake.app import create_app
 
@@ -69,7 +71,7 @@ async def serving_intake(settings: Settings, **app_kwargs: Any) -> AsyncIterator
         create_app(settings, **app_kwargs),
         host=settings.http_host,
         port=settings.http_port,
-        log_level="warning",
+        log_level=log_level,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -23,6 +23,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from events import codec, subjects
 from events.models import CallEvent, Fact
 from services.common.jetstream_store import stream_seq
+from services.common.streams import pull_inbox_prefix
 
 # A handler may return a pending outcome instead of None: it has taken the event on and
 # finishes it later (the notifier holding a page for a rate-limited phone). The message is
@@ -169,6 +170,7 @@ def subscribe_events(
         stream=JStream(stream, declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=64, timeout=0.2),
+        inbox_prefix=pull_inbox_prefix(nc),
         ack_policy=AckPolicy.MANUAL,
         config=ConsumerConfig(
             max_deliver=max_deliver,

@@ -16,6 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from services.common.private_files import private_dir, write_private
+
 
 class EmbeddedNatsError(RuntimeError):
     pass
@@ -103,10 +105,10 @@ class EmbeddedNats:
 
     def start_process(self) -> None:
         """Launch without waiting (cluster nodes wait for each other before they are ready)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # the config names every NATS password; JetStream data below
         config = self.data_dir / "nats-server.conf"
         store = (self.data_dir / "jetstream").resolve()
-        config.write_text(server_config(self.port, store, self.name, self.extra_config))
+        write_private(config, server_config(self.port, store, self.name, self.extra_config))
         if self.log_path.exists():  # a restart: keep the last run's log (why it died) beside
             self.log_path.replace(self.log_path.with_suffix(".log.1"))
         log = self.log_path.open("wb")
@@ -236,6 +238,7 @@ class EmbeddedCluster:
             self.nodes[index]._wait_ready(timeout)
 
     def start(self, timeout: float = 30.0) -> EmbeddedCluster:
+        private_dir(self.data_dir)
         for node in self.nodes:
             node.start_process()
         for node in self.nodes:

@@ -8,11 +8,12 @@ A service trying to append an event type it does not own is refused by the serve
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from events.subjects import SECRETS_BUCKET
+from services.common.private_files import private_dir, write_private
 from services.common.settings import Settings
 
 ADMIN = "admin"
@@ -56,6 +57,7 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
         "duty.DutyOverrideSet",
         "$KV.roster.>",
         "$KV.devices.>",
+        f"$KV.{SECRETS_BUCKET}.>",
         "audit.query.>",
     ),
     "dispatcher": (),
@@ -63,6 +65,9 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
     "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),
     "audit": ("$O.audit.>", "$JS.API.STREAM.CREATE.OBJ_audit", "$JS.API.STREAM.PURGE.OBJ_audit"),
 }
+
+# Services that answer requests (the audit answers the intake's report queries).
+ANSWERS_REQUESTS = ("audit",)
 
 # Reading streams, consumers, acks, direct get: everything a service needs but creating streams.
 JETSTREAM_PLUMBING = (
@@ -75,7 +80,6 @@ JETSTREAM_PLUMBING = (
     "$JS.API.CONSUMER.>",
     "$JS.ACK.>",
     "$JS.FC.>",
-    "_INBOX.>",
 )
 
 
@@ -85,8 +89,21 @@ JETSTREAM_PLUMBING = (
 DURABLES: dict[str, str] = {"dispatcher": "dispatcher", "notifier": "notifier"}
 
 
+# Every way to read a stream's messages through the JetStream API (the plumbing allows them).
+def _reads_of(stream: str) -> list[str]:
+    return [
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.CONSUMER.*.{stream}",
+        f"$JS.API.CONSUMER.*.{stream}.>",
+        f"$JS.API.CONSUMER.*.*.{stream}.>",
+    ]
+
+
 def publish_denied(service: str) -> list[str]:
-    denied: list[str] = []
+    # The token key and device secrets: the intake's alone (a device secret signs alerts).
+    denied: list[str] = [] if service == "intake" else _reads_of(f"KV_{SECRETS_BUCKET}")
     for durable, owner in DURABLES.items():
         if owner == service:
             continue
@@ -106,7 +123,8 @@ def publish_allowed(service: str) -> list[str]:
 
 
 def subscribe_allowed(service: str) -> list[str]:
-    allowed = ["_INBOX.>"]
+    # Its own reply inbox only (streams.inbox_prefix): no reading another service's replies.
+    allowed = [f"_INBOX_{service}.>"]
     if service == "audit":
         allowed.append("audit.query.>")
     return allowed
@@ -115,25 +133,26 @@ def subscribe_allowed(service: str) -> list[str]:
 def load_passwords(data_dir: Path) -> dict[str, str]:
     """Passwords for admin and every service, created once per data dir."""
     path = data_dir / "nats-users.json"
+    private_dir(data_dir)
     if path.exists():
+        path.chmod(0o600)
         stored: dict[str, str] = json.loads(path.read_text())
         if set(stored) >= {ADMIN, *OWNED_EVENTS}:
             return stored
     passwords = {name: secrets.token_urlsafe(24) for name in (ADMIN, *OWNED_EVENTS)}
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(passwords, handle)
+    write_private(path, json.dumps(passwords))
     return passwords
 
 
 def authorization_block(passwords: dict[str, str]) -> str:
     users = [f"    {{user: {ADMIN}, password: {json.dumps(passwords[ADMIN])}}}"]
     for service in OWNED_EVENTS:
-        permissions = {
+        permissions: dict[str, object] = {
             "publish": {"allow": publish_allowed(service), "deny": publish_denied(service)},
             "subscribe": {"allow": subscribe_allowed(service)},
         }
+        if service in ANSWERS_REQUESTS:  # a reply only to a request it received, once
+            permissions["allow_responses"] = True
         users.append(
             f"    {{user: {service}, password: {json.dumps(passwords[service])}, permissions: {json.dumps(permissions)}}}"
         )

@@ -2,11 +2,17 @@
 
 Validated with clear errors (duplicate ids, unknown references). Its ``version`` is a hash
 of its content, so every service can tell it holds the same roster.
+
+A file names each person's bearer ``token`` (or its ``token_sha256``) and each device's HMAC
+``secret``. Shared with every service, a roster is ``sealed`` first: tokens only as
+``token_hmac`` (HMAC-SHA256 of the token's SHA-256, keyed with the intake's server key),
+device secrets not at all (they go to the intake's own bucket: ``intake_secrets``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from functools import cached_property
 from pathlib import Path
@@ -32,15 +38,20 @@ class Person(_Model):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
     phone: str = ""
-    token: str | None = None
-    token_sha256: str | None = None
+    token: str | None = None  # a file only
+    token_sha256: str | None = None  # a file only: the token's SHA-256 instead of the token
+    token_hmac: str | None = None  # sealed: keyed_hash(server key, the token's SHA-256)
     webhook: str | None = None
 
-    @property
-    def token_hash(self) -> str | None:
-        if self.token_sha256:
-            return self.token_sha256.lower()
-        return hashlib.sha256(self.token.encode()).hexdigest() if self.token else None
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def keyed_hash(key: bytes, digest: str) -> str:
+    """HMAC-SHA256 with the server key over a SHA-256 (hex): a ``token_sha256`` from a file
+    is keyed as it is, without the token."""
+    return hmac.new(key, digest.lower().encode(), hashlib.sha256).hexdigest()
 
 
 class Rotation(_Model):
@@ -84,10 +95,17 @@ class Resident(_Model):
 
 class Device(_Model):
     id: str = Field(min_length=1)
-    secret: str = Field(min_length=8)
+    secret: str | None = Field(default=None, min_length=8)  # a file only
+    secret_hmac: str | None = None  # sealed: a keyed fingerprint (a new secret, a new version)
     building_id: str
     resident: Resident
     caretakers: tuple[Person, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_a_secret(self) -> Device:
+        if not self.secret and not self.secret_hmac:
+            raise ValueError(f"device {self.id!r} needs a secret")
+        return self
 
 
 class LevelPolicy(_Model):
@@ -168,7 +186,7 @@ class Roster(_Model):
 
     @cached_property
     def version(self) -> str:
-        """Content hash of the stored form (tokens hashed): a file and its stored copy agree."""
+        """Content hash (tokens hashed): a sealed roster and its stored copy agree."""
         canonical = json.dumps(_hash_tokens(self.model_dump(mode="json")), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -198,12 +216,13 @@ class Roster(_Model):
     def device(self, device_id: str) -> Device | None:
         return next((d for d in self.devices if d.id == device_id), None)
 
-    def person_by_token_hash(self, token_hash: str) -> Person | None:
-        return self._by_token_hash.get(token_hash)
+    def person_by_token_hmac(self, token_hmac: str) -> Person | None:
+        """Who holds a token, in a sealed roster: ``keyed_hash(key, sha256_hex(token))``."""
+        return self._by_token_hmac.get(token_hmac)
 
     @cached_property
-    def _by_token_hash(self) -> dict[str, Person]:
-        return {p.token_hash: p for p in self.people.values() if p.token_hash}
+    def _by_token_hmac(self) -> dict[str, Person]:
+        return {p.token_hmac: p for p in self.people.values() if p.token_hmac}
 
     def candidates(
         self, level: Level, building_id: str | None, district_id: str | None, device_id: str | None = None
@@ -247,10 +266,45 @@ class Roster(_Model):
             return "professional", None, None
         return None
 
+    # ------------------------------------------------------------ sealing
+
+    def sealed(self, key: bytes) -> Roster:
+        """The form shared with every service: tokens keyed with ``key`` (``token_hmac``),
+        device secrets replaced by a keyed fingerprint (``secret_hmac``)."""
+        data = _seal_tokens(self.model_dump(mode="json", exclude_defaults=True), key)
+        for device in data.get("devices", []):
+            secret = device.pop("secret", None)
+            if secret:
+                device["secret_hmac"] = keyed_hash(key, sha256_hex(secret))
+        return Roster.model_validate(data)
+
+    @property
+    def is_sealed(self) -> bool:
+        return not any(p.token or p.token_sha256 for p in self.people.values()) and not any(
+            d.secret for d in self.devices
+        )
+
+    def device_secrets(self) -> dict[str, str]:
+        return {d.id: d.secret for d in self.devices if d.secret}
+
     def to_json(self) -> bytes:
-        """The stored form: bearer tokens only as SHA-256 (``token_sha256``), never in clear."""
-        stored = _hash_tokens(self.model_dump(mode="json", exclude_defaults=True))
-        return json.dumps(stored, ensure_ascii=False).encode()
+        """The stored form of a sealed roster: no token, token SHA-256 or device secret."""
+        if not self.is_sealed:
+            raise RosterError("a roster is sealed before it is stored")
+        return json.dumps(self.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False).encode()
+
+
+def _seal_tokens(value: Any, key: bytes) -> Any:
+    """Every ``token`` or ``token_sha256`` keyed into ``token_hmac``, recursively."""
+    if isinstance(value, list):
+        return [_seal_tokens(item, key) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _seal_tokens(v, key) for k, v in value.items() if k not in ("token", "token_sha256")}
+    digest = value.get("token_sha256") or (sha256_hex(value["token"]) if value.get("token") else None)
+    if digest:
+        out["token_hmac"] = keyed_hash(key, digest)
+    return out
 
 
 def _hash_tokens(value: Any) -> Any:

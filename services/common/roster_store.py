@@ -1,7 +1,10 @@
 """The roster every service sees: JetStream KV bucket ``roster``, key ``current``.
 
-``publish`` validates and stores a roster (a reload); ``RosterHolder`` keeps the latest
-version in memory and follows updates with a KV watch, so all services agree.
+``publish`` validates and stores a roster (a reload), sealed: token hashes keyed with the
+intake's server key and device secrets kept in the intake's own bucket (``intake_secrets``),
+so no service credential can sign a device alert or test guesses of a token. Only the intake
+publishes. ``RosterHolder`` keeps the latest version in memory and follows updates with a KV
+watch, so all services agree.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from events import subjects
+from services.common.intake_secrets import store_device_secrets, token_key
 from services.common.roster import EscalationPolicy, Roster, parse_roster
 
 KEY = "current"
@@ -25,37 +29,43 @@ async def roster_bucket(nc: Client) -> KeyValue:
     return await nc.jetstream().key_value(subjects.ROSTER_BUCKET)
 
 
-async def publish_roster(nc: Client, roster: Roster) -> str:
-    """Store ``roster`` unless the same version is already current; returns its version."""
+async def publish_roster(nc: Client, roster: Roster) -> Roster:
+    """Seal and store ``roster`` unless the same version is already current; returns it sealed."""
+    sealed = roster.sealed(await token_key(nc))
     bucket = await roster_bucket(nc)
     current = await read_roster(nc)
-    if current is None or current.version != roster.version:
+    if current is None or current.version != sealed.version:
+        await store_device_secrets(nc, roster.device_secrets())
         # The escalation policy in force is kept under its version first: open calls keep
         # the chain they were raised with, whatever the roster says later.
-        await bucket.put(policy_key(roster.escalation.version), roster.escalation.model_dump_json().encode())
-        await bucket.put(KEY, roster.to_json())
-        log.info("roster_published", version=roster.version, policy=roster.escalation.version)
-    return roster.version
+        await bucket.put(policy_key(sealed.escalation.version), sealed.escalation.model_dump_json().encode())
+        # A roster stored unsealed (by an older version) leaves no revision behind.
+        rollup = {"Nats-Rollup": "sub"} if current is not None and not current.is_sealed else None
+        await nc.jetstream().publish(f"$KV.{subjects.ROSTER_BUCKET}.{KEY}", sealed.to_json(), headers=rollup)
+        log.info("roster_published", version=sealed.version, policy=sealed.escalation.version)
+    return sealed
 
 
 CONFIGURED_KEY = "configured"
 
 
-async def publish_configured_roster(nc: Client, configured: Roster) -> str:
-    """At a service's start: make the configured roster (``DISPATCH1310_ROSTER`` or the demo)
+async def publish_configured_roster(nc: Client, configured: Roster) -> Roster:
+    """At the intake's start: make the configured roster (``DISPATCH1310_ROSTER`` or the demo)
     current only if it is new, or changed since it was last configured. A restart with the
-    same file keeps a roster loaded since with ``dispatch1310 roster load``."""
+    same file keeps a roster loaded since with ``dispatch1310 roster load``. Returns the
+    roster now current (sealed)."""
     bucket = await roster_bucket(nc)
     current = await read_roster(nc)
     try:
         last = (await bucket.get(CONFIGURED_KEY)).value or b""
     except KeyNotFoundError:
         last = b""
-    if current is not None and last.decode() == configured.version:
-        return current.version
-    version = await publish_roster(nc, configured)
-    await bucket.put(CONFIGURED_KEY, configured.version.encode())
-    return version
+    version = configured.sealed(await token_key(nc)).version
+    if current is not None and last.decode() == version:
+        return current
+    published = await publish_roster(nc, configured)
+    await bucket.put(CONFIGURED_KEY, version.encode())
+    return published
 
 
 def policy_key(version: str) -> str:

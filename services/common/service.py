@@ -17,7 +17,7 @@ import structlog
 from faststream.nats import NatsBroker
 
 from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
-from services.common.streams import RECONNECT, server_list
+from services.common.streams import RECONNECT, inbox_prefix, server_list
 
 
 class Service(Protocol):
@@ -32,7 +32,8 @@ def service_broker(url: str) -> NatsBroker:
     FastStream's default gives up after 60 tries (2 minutes away); its pull consumers then
     loop on the closed connection without ever yielding: a core busy and signals unheard,
     and the service never consumes again once NATS is back."""
-    return NatsBroker(server_list(url), logger=None, **RECONNECT)
+    servers = server_list(url)
+    return NatsBroker(servers, logger=None, inbox_prefix=inbox_prefix(servers[0]), **RECONNECT)
 
 
 STOP_BUDGET_S = STOP_DEADLINE_S - 1.0  # every step of a graceful stop, together

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -63,7 +64,23 @@ RECONNECT: dict[str, Any] = {"max_reconnect_attempts": -1, "reconnect_time_wait"
 
 
 async def connect(url: str, name: str, **options: object) -> Client:
-    return await nats.connect(server_list(url), name=name, **{**RECONNECT, **options})
+    servers = server_list(url)
+    return await nats.connect(
+        servers, name=name, **{**RECONNECT, "inbox_prefix": inbox_prefix(servers[0]), **options}
+    )
+
+
+def inbox_prefix(url: str) -> str:
+    """Replies come to ``_INBOX_<user>.…`` for a NATS user, which only that user may
+    subscribe to (see nats_auth): no service reads or forges another's replies."""
+    user = unquote(urlsplit(url).username or "")
+    return f"_INBOX_{user}" if user else "_INBOX"
+
+
+def pull_inbox_prefix(nc: Client) -> bytes:
+    """The prefix of ``nc``'s reply inboxes, for FastStream's pull consumers (which otherwise
+    deliver to ``_INBOX.``, whatever the connection's prefix)."""
+    return nc.new_inbox().rsplit(".", 1)[0].encode() + b"."
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig, update: bool = False) -> None:
@@ -103,6 +120,10 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
         ),
         # Signed device bodies accepted: twice the device freshness window (300 s).
         KeyValueConfig(bucket=subjects.DEVICES_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=600),
+        # Readable by the intake only (nats_auth); no history: a replaced secret is gone.
+        KeyValueConfig(
+            bucket=subjects.SECRETS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
+        ),
     ):
         try:
             await js.key_value(bucket.bucket)

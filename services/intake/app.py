@@ -16,6 +16,7 @@ from services.common.calls import Calls
 from services.common.clock import Clock, SystemClock
 from services.common.follow import StreamFollower
 from services.common.ids import IdFactory, RandomIds
+from services.common.intake_secrets import token_key
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
 from services.common.metrics import Registry
@@ -23,6 +24,7 @@ from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder, publish_configured_roster
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
+from services.intake.auth import redact_access_log
 from services.intake.deps import IntakeDeps
 from services.intake.desk import DeskView
 from services.intake.limits import BodySizeLimit, CallRateLimiter
@@ -51,11 +53,12 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
         nc = await connect(settings.nats_url, "intake")
         await ensure_streams(nc.jetstream(), settings.replicas)
         configured = load_roster_file(settings.roster_path)
-        await publish_configured_roster(nc, configured)
-        rosters = await RosterHolder.follow(nc, configured)
+        current = await publish_configured_roster(nc, configured)
+        rosters = await RosterHolder.follow(nc, current)
         store = JetStreamEventStore(nc)
         live = LiveCalls()
-        deps = IntakeDeps(settings, nc, store, Calls(store, clock, ids or RandomIds()), clock, rosters)
+        calls = Calls(store, clock, ids or RandomIds())
+        deps = IntakeDeps(settings, nc, store, calls, clock, rosters, token_key=await token_key(nc))
         deps.extras["live"] = live
         desk = DeskView()
         deps.extras["duty"] = desk
@@ -73,6 +76,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
             await nc.close()
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
+    redact_access_log()
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter(new_phones_per_address=settings.new_phones_per_address)
     app.state.metrics = registry = Registry()

@@ -1,4 +1,4 @@
-"""Who is asking: bearer tokens from the roster (compared by SHA-256), roles, per-call secrets.
+"""Who is asking: bearer tokens from the roster (compared by keyed hash), roles, per-call secrets.
 
 Roles: ``supervisor`` (roster ``supervisors``), ``responder`` (anyone else in the roster).
 With ``DISPATCH1310_AUTH=off`` (local demos only) requests without a token act as whoever
@@ -7,12 +7,15 @@ the body names, and supervisor endpoints are open.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import logging
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import Depends, HTTPException, Request
+
+from services.common.roster import keyed_hash, sha256_hex
 
 Role = Literal["supervisor", "responder", "anonymous"]
 
@@ -31,10 +34,6 @@ class Principal:
 ANONYMOUS = Principal("anonymous", "anonymous")
 
 
-def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def secret_matches(secret: str | None, expected_sha256: str | None) -> bool:
     if not secret or not expected_sha256:
         return False
@@ -46,8 +45,31 @@ def _bearer(request: Request) -> str | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    # EventSource cannot send headers: SSE pages pass the token as a query parameter.
-    return request.query_params.get("access_token") or None
+    # EventSource cannot send headers: the SSE streams (GET …/stream) alone take the token as a
+    # query parameter. Anywhere else a token in the URL counts for nothing.
+    if request.method == "GET" and getattr(request.scope.get("route"), "path", "").endswith("/stream"):
+        return request.query_params.get("access_token") or None
+    return None
+
+
+class RedactQueryTokens(logging.Filter):
+    """uvicorn's access log prints the query string: ``access_token=<redacted>`` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_TOKEN.sub(r"\1<redacted>", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+_QUERY_TOKEN = re.compile(r"(access(?:_|%5F)token=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
+        access.addFilter(RedactQueryTokens())
 
 
 async def principal(request: Request) -> Principal:
@@ -55,8 +77,9 @@ async def principal(request: Request) -> Principal:
     token = _bearer(request)
     if token is None:
         return ANONYMOUS
-    roster = request.app.state.deps.roster
-    person = roster.person_by_token_hash(sha256_hex(token))
+    deps = request.app.state.deps
+    roster = deps.roster
+    person = roster.person_by_token_hmac(keyed_hash(deps.token_key, sha256_hex(token)))
     if person is None:
         raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
     role: Role = "supervisor" if person.id in roster.supervisor_ids else "responder"

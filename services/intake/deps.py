@@ -32,6 +32,7 @@ class IntakeDeps:
     calls: Calls
     clock: Clock
     rosters: RosterHolder
+    token_key: bytes = b""  # bearer tokens are looked up by keyed_hash(token_key, sha256)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

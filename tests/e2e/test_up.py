@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -48,6 +49,13 @@ def test_up_serves_healthz_with_embedded_nats_and_stops_cleanly(tmp_path: Path) 
         children = _children(proc.pid)
         assert any("nats-server" in line for line in children), children
         assert any("service intake" in line for line in children), children
+        nats_dir = tmp_path / "data" / "nats"  # the credentials `up` generated: the owner's only
+        for path, mode in (
+            (nats_dir, 0o700),
+            (nats_dir / "nats-server.conf", 0o600),
+            (nats_dir / "nats-users.json", 0o600),
+        ):
+            assert stat.S_IMODE(path.stat().st_mode) == mode, path
     finally:
         proc.send_signal(signal.SIGINT)
         output = proc.communicate(timeout=30)[0].decode()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from nats.aio.client import Client
 
+from services.common.jetstream_store import read_messages
 from services.common.roster import load_roster_file, parse_roster
 from services.common.roster_store import publish_configured_roster, publish_roster, read_roster
 
@@ -17,14 +20,28 @@ OTHER = (
 async def test_a_restart_keeps_the_loaded_roster_and_a_changed_file_replaces_it(nc: Client) -> None:
     demo = load_roster_file(None)
     await publish_configured_roster(nc, demo)  # first start: the configured roster
-    loaded = parse_roster(OTHER.encode(), "roster load")
-    await publish_roster(nc, loaded)  # `dispatch1310 roster load` while running
+    loaded = await publish_roster(nc, parse_roster(OTHER.encode(), "roster load"))  # `roster load`
 
-    await publish_configured_roster(nc, demo)  # a service restarts with the same file
+    assert (await publish_configured_roster(nc, demo)).version == loaded.version  # a restart, same file
     current = await read_roster(nc)
     assert current is not None and current.version == loaded.version
 
     edited = parse_roster(OTHER.replace("新网格员", "另一位").encode(), "edited file")
-    await publish_configured_roster(nc, edited)  # restarted with an edited file
+    now = await publish_configured_roster(nc, edited)  # restarted with an edited file
     current = await read_roster(nc)
-    assert current is not None and current.version == edited.version
+    assert current is not None and current.version == now.version != loaded.version
+    assert current.people["n1"].name == "另一位"
+
+
+async def test_a_roster_stored_unsealed_by_an_older_version_leaves_no_revision(nc: Client) -> None:
+    demo = load_roster_file(None)
+    old_form = demo.model_dump(mode="json", exclude_defaults=True)  # tokens and secrets as they were
+    bucket = await nc.jetstream().key_value("roster")
+    await bucket.put("current", json.dumps(old_form).encode())
+
+    await publish_configured_roster(nc, demo)  # the upgraded intake starts
+
+    stored = b"".join([m.data async for m in read_messages(nc, "KV_roster", "$KV.roster.>")])
+    assert b"demo-bracelet-secret-7" not in stored and b"demo-g1" not in stored
+    current = await read_roster(nc)
+    assert current is not None and current.is_sealed

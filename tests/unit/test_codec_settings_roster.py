@@ -9,7 +9,7 @@ import pytest
 
 from events import codec
 from events.models import CallRaised
-from services.common.roster import RosterError, load_roster_file, parse_roster
+from services.common.roster import RosterError, keyed_hash, load_roster_file, parse_roster, sha256_hex
 from services.common.settings import SettingsError, Targets, load_settings
 from tests.factories import raised
 
@@ -76,7 +76,6 @@ def test_settings_accept_fractional_targets_and_refuse_nonsense() -> None:
 def test_demo_roster_is_valid_and_has_every_level() -> None:
     roster = load_roster_file(None)
     assert roster.staffed_levels("b12", None) == ("building", "district", "community", "professional")
-    assert roster.person_by_token_hash(roster.people["g1"].token_hash or "") == roster.people["g1"]
 
 
 def test_roster_errors_name_every_problem() -> None:
@@ -105,13 +104,36 @@ def test_roster_json_is_accepted_and_missing_fields_named() -> None:
         parse_roster('{"community": {"id": "c"}}')
 
 
-def test_the_stored_roster_holds_token_hashes_never_tokens() -> None:
+KEY = b"server-key"
+
+
+def test_the_stored_roster_holds_keyed_token_hashes_never_tokens_nor_device_secrets() -> None:
     roster = load_roster_file(None)
-    stored = roster.to_json()
+    with pytest.raises(RosterError):
+        roster.to_json()  # only sealed
+    stored = roster.sealed(KEY).to_json()
     assert b"demo-g1" not in stored and b"demo-supervisor" not in stored
-    assert b'"token"' not in stored
+    assert b'"token"' not in stored and b"token_sha256" not in stored
+    assert hashlib.sha256(b"demo-g1").hexdigest().encode() not in stored
+    assert b"demo-bracelet-secret-7" not in stored and b"bracelet-7" in stored
     again = parse_roster(stored, "stored")
-    assert again.version == roster.version  # a file and its stored copy are one version
+    assert again.version == roster.sealed(KEY).version  # a sealed roster and its stored copy agree
     g1 = again.people["g1"]
     assert g1.token is None
-    assert again.person_by_token_hash(hashlib.sha256(b"demo-g1").hexdigest()) == g1
+    assert again.person_by_token_hmac(keyed_hash(KEY, sha256_hex("demo-g1"))) == g1
+    assert again.person_by_token_hmac(keyed_hash(b"another-key", sha256_hex("demo-g1"))) is None
+
+
+def test_a_token_sha256_in_a_file_seals_to_the_same_keyed_hash_as_its_token() -> None:
+    text = '{"community": {"id": "c", "name": "C"}, "supervisors": [{"id": "s1", "name": "S", %s}]}'
+    by_token = parse_roster(text % '"token": "t-1"').sealed(KEY)
+    by_digest = parse_roster(text % f'"token_sha256": "{sha256_hex("t-1").upper()}"').sealed(KEY)
+    assert by_token == by_digest and by_token.version == by_digest.version
+
+
+def test_a_new_device_secret_is_a_new_sealed_version() -> None:
+    roster = load_roster_file(None)
+    device = roster.devices[0].model_copy(update={"secret": "another-secret-99"})
+    changed = roster.model_copy(update={"devices": (device,)})
+    assert changed.sealed(KEY).version != roster.sealed(KEY).version
+    assert changed.device_secrets() == {device.id: "another-secret-99"}

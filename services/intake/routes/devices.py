@@ -21,6 +21,7 @@ from events import commands as c
 from events.models import STAGES, Caller, Kind, Position, StageTimes
 from services.common.aggregate import CallState
 from services.common.ids import new_call_id
+from services.common.intake_secrets import device_secret
 from services.common.roster import Device
 from services.intake.deps import IntakeDeps, deps_of, execute, unavailable
 from services.intake.device_auth import DeviceAuthError, replay_key, verify
@@ -86,9 +87,17 @@ async def device_alert(
     device = deps.roster.device(device_id) if isinstance(device_id, str) else None
     if device is None:
         raise _unauthorized("unknown device")
+    if deps.nc is None:
+        raise unavailable()
+    try:  # in the intake's own bucket: no other service can read it (nor sign with it)
+        secret = await device_secret(deps.nc, device.id)
+    except Exception:
+        raise unavailable() from None
+    if secret is None:
+        raise _unauthorized("unknown device")
     now = time.time()
     try:
-        verify(device.secret, x_timestamp, x_signature, body, now)
+        verify(secret, x_timestamp, x_signature, body, now)
     except DeviceAuthError as exc:
         raise _unauthorized(str(exc)) from None
     ledger = await desk.replays(deps)

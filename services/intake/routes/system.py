@@ -42,7 +42,7 @@ async def get_roster(request: Request, who: Principal = Depends(require_supervis
 
 
 def _no_secrets(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("token", "token_sha256", "secret")}
+    return {k: v for k, v in obj.items() if k not in ("token", "token_sha256", "token_hmac", "secret")}
 
 
 @router.post("/api/roster")
@@ -58,6 +58,6 @@ async def load_roster(request: Request, who: Principal = Depends(require_supervi
         raise HTTPException(422, str(exc)) from None
     if deps.nc is None:
         raise HTTPException(503, "not connected to NATS")
-    version = await publish_roster(deps.nc, roster)
-    deps.rosters.roster = roster
-    return {"version": version, "districts": len(roster.districts), "people": len(roster.people)}
+    sealed = await publish_roster(deps.nc, roster)
+    deps.rosters.roster = sealed
+    return {"version": sealed.version, "districts": len(roster.districts), "people": len(roster.people)}
