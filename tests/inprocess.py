@@ -241,6 +241,9 @@ class InProcessSystem:
         await self._run(c.Escalate(call_id=call_id, reason="manual", by="s1", from_level=state.level))
 
     async def assign_by_hand(self, call_id: str, person_id: str) -> None:
+        """The desk assigns someone (the intake refuses an away person: 409)."""
+        if self.dispatcher.duty.is_away(person_id, self.clock.now()):
+            return
         person = self.roster.people[person_id]
         state = await self.state(call_id)
         await self._run(

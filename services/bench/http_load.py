@@ -14,13 +14,15 @@ from urllib.parse import urlsplit
 
 
 class Connection:
-    def __init__(self, host_port: tuple[str, int], host: str) -> None:
+    def __init__(self, host_port: tuple[str, int], host: str, source: str | None = None) -> None:
         self.host_port, self.host = host_port, host
+        self.source = source  # the client address (another loopback address is another client)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def connect(self) -> Connection:
-        self.reader, self.writer = await asyncio.open_connection(*self.host_port)
+        local = (self.source, 0) if self.source else None
+        self.reader, self.writer = await asyncio.open_connection(*self.host_port, local_addr=local)
         return self
 
     async def post_json(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
@@ -62,8 +64,9 @@ class Connection:
 
 
 class ConnectionPool:
-    def __init__(self, base_url: str, size: int) -> None:
+    def __init__(self, base_url: str, size: int, source: str | None = None) -> None:
         parts = urlsplit(base_url)
+        self.source = source
         self.host_port = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.host = parts.netloc
         self.size = size
@@ -71,7 +74,7 @@ class ConnectionPool:
 
     async def open(self) -> ConnectionPool:
         for _ in range(self.size):
-            self.idle.put_nowait(await Connection(self.host_port, self.host).connect())
+            self.idle.put_nowait(await Connection(self.host_port, self.host, self.source).connect())
         return self
 
     async def post_json(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.bench.deadlines import deadlines
+from services.bench.flood import flood_bench
 from services.bench.intake import IntakeBench
 from services.bench.replay import replay_bench
 from services.bench.system import bench_system
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "intake": intake,
     "deadlines": deadlines,
     "replay": replay_bench,
+    "flood": flood_bench,
 }
 
 

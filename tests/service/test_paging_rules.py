@@ -53,3 +53,14 @@ async def test_someone_back_is_paged_for_an_open_call_nobody_holds(system: Syste
         if e.event.type == "ResponderAssigned" and e.event.level == "professional"
     ]
     assert [p.responder_id for p in top] == ["r2"]
+
+
+async def test_the_desk_cannot_page_someone_away(system: System) -> None:
+    call_id = (await system.raise_call("b12"))["call_id"]
+    await system.log.wait_type(call_id, "ResponderAssigned", timeout=10)
+    away = await system.http.post("/api/responders/v1/availability", json={"status": "away"}, headers=DESK)
+    assert away.status_code == 200
+    refused = await system.http.post(
+        f"/api/calls/{call_id}/assign", json={"responder_id": "v1"}, headers=DESK
+    )
+    assert refused.status_code == 409 and "away" in refused.json()["detail"]

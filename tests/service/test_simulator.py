@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from services.audit.app import build as build_audit
+from services.common.invariants import Limits
 from services.common.roster import load_roster_file
+from services.common.verify import verify_stream
 from services.simulator.runner import Simulation
 from services.simulator.scenario import Behaviour, CallWave, Scenario, load_scenario
 from tests.service.conftest import System
@@ -49,6 +51,9 @@ async def test_drill_scenario_at_small_scale(system: System) -> None:
     assert report["calls"] + merged + report["cancelled"] + report["false_alarms"] == 10
     assert report["stages"]["contact"]["met"] + report["stages"]["contact"]["missed"] == report["calls"]
     assert excluded["calls"] == 0 and excluded["drills"] == 0
+    # And the history the simulation left holds every safety invariant (no notifier runs here).
+    checked, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
+    assert checked.ok and checked.calls == 10, checked.violations
 
 
 async def _availability(system: System) -> dict[str, tuple[Any, Any]]:

@@ -26,6 +26,7 @@ from services.intake.auth import (
 )
 from services.intake.deps import IntakeDeps, deps_of, execute, load_call, retrying
 from services.intake.limits import CallRateLimiter, admit_raise
+from services.intake.routes.duty import duty_book
 from services.intake.schemas import (
     ActionIn,
     AssignIn,
@@ -267,6 +268,8 @@ async def assign(
     person = deps.roster.people.get(body.responder_id)
     if person is None:
         raise HTTPException(422, f"responder_id: no one with id {body.responder_id!r} in the roster")
+    if duty_book(deps).is_away(person.id, deps.clock.now()):  # away people are never paged
+        raise HTTPException(409, f"{person.name} is away: mark them available first")
     placed = deps.roster.level_of(person.id)
     level: Level = placed[0] if placed else state.level
     command = c.AssignResponder(
