@@ -9,7 +9,10 @@ from contextlib import asynccontextmanager
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from events import subjects
 from services.common.calls import Calls
@@ -29,6 +32,7 @@ from services.intake.limits import BodySizeLimit, CallRateLimiter
 from services.intake.live import LiveCalls
 from services.intake.request_metrics import RequestMetrics
 from services.intake.routes.duty import is_duty_officer
+from services.intake.schemas import json_safe
 
 # Routers of the intake, one module per area; a module missing here is simply not served.
 ROUTERS = (
@@ -73,6 +77,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
             await nc.close()
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter()
     app.state.metrics = registry = Registry()
@@ -87,6 +92,13 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
             continue
         app.include_router(module.router)
     return app
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the field, like FastAPI's own, but never a 500 for echoing the input back:
+    a NaN or a lone surrogate the body carried is shown by name or escaped."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
 
 
 class _Server(uvicorn.Server):

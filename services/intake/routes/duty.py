@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import AvailabilityChanged, DutyOverrideSet
+from events.models import AvailabilityChanged, DutyOverrideSet, UtcDatetime
 from services.common.aggregate import ACTIVE
 from services.common.duty import DutyBook, on_duty
 from services.common.event_store import StoreUnavailable
@@ -24,14 +24,14 @@ router = APIRouter(tags=["duty desk"])
 class AvailabilityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["available", "away"]
-    until: AwareDatetime | None = None
+    until: UtcDatetime | None = None
 
 
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     person_id: str = Field(min_length=1, max_length=64)
-    starts: AwareDatetime = Field(alias="from")
-    ends: AwareDatetime = Field(alias="to")
+    starts: UtcDatetime = Field(alias="from")
+    ends: UtcDatetime = Field(alias="to")
 
 
 def duty_book(deps: IntakeDeps) -> DutyBook:
