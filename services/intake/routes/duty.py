@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -19,6 +19,14 @@ from services.intake.deps import IntakeDeps, deps_of, unavailable
 from services.intake.live import LiveCalls
 
 router = APIRouter(tags=["duty desk"])
+
+# Times at the desk lie within this of now: a shift computed after 9999-12-31 has no date.
+HORIZON = timedelta(days=3653)
+
+
+def _within_horizon(field: str, value: datetime | None, now: datetime) -> None:
+    if value is not None and abs(value - now) > HORIZON:
+        raise HTTPException(422, f"{field}: must be within 10 years of now")
 
 
 class AvailabilityIn(BaseModel):
@@ -82,6 +90,8 @@ async def set_override(
         raise HTTPException(422, f"person_id: {body.person_id!r} is not on the community duty list")
     if body.ends <= body.starts:
         raise HTTPException(422, "to: must be after from")
+    _within_horizon("from", body.starts, deps.clock.now())
+    _within_horizon("to", body.ends, deps.clock.now())
     fact = DutyOverrideSet(
         event_id=deps.calls.ids.new(),
         at=deps.clock.now(),
@@ -109,6 +119,7 @@ async def set_availability(
     now = deps.clock.now()
     if body.until is not None and body.until <= now:
         raise HTTPException(422, "until: must be in the future")
+    _within_horizon("until", body.until, now)
     fact = AvailabilityChanged(
         event_id=deps.calls.ids.new(),
         at=now,
