@@ -11,7 +11,7 @@ import math
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from events.models import KINDS, Caller, CallRaised, Kind, Level, Outcome, Source
 from events.subjects import CALL_ID_PATTERN
@@ -48,6 +48,15 @@ PHONE_PATTERN = r"^\s*\+?([ ().\-]*[0-9]){5,}[ ().\-]*\s*$"
 Phone = Annotated[str, AfterValidator(normalise_phone)]
 
 
+# The contract: a kind is one of KINDS, and any other text is taken as "other".
+KIND_SCHEMA = {
+    "type": "string",
+    "default": "other",
+    "examples": list(KINDS),
+    "description": "one of " + "|".join(KINDS) + "; any other text is taken as other",
+}
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, allow_inf_nan=False)
 
@@ -61,15 +70,15 @@ class RaiseCallIn(_Body):
     caller: CallerIn
     building_id: str | None = Field(default=None, max_length=64)
     address: Note = Field(default="", max_length=300)
-    kind: Kind = "other"
+    kind: Annotated[Kind, WithJsonSchema(KIND_SCHEMA)] = "other"
     note: Note = Field(default="", max_length=2000)
-    drill: bool = False
+    drill: StrictBool = False
     source: Source = "app"
 
     @field_validator("kind", mode="before")
     @classmethod
     def unknown_kind_is_other(cls, value: Any) -> Any:
-        return value if value in KINDS else "other"
+        return "other" if isinstance(value, str) and value not in KINDS else value
 
     def caller_model(self) -> Caller:
         return Caller(name=self.caller.name, phone=self.caller.phone)
@@ -124,6 +133,36 @@ class EscalateIn(_Body):
 
 class NoteIn(_Body):
     text: VisibleNote = Field(min_length=1, max_length=2000)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` is a text naming the field (``"until: must be in the
+    future"``) or, for a body or parameter that fails validation, a list of errors, each with
+    its ``loc`` (the field), ``msg`` and ``type``."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# Documented on every route: what any of them may answer besides its success.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("the body cannot be read as text (not UTF-8)"),
+    401: _error("no bearer token where one is needed, or one that matches nobody"),
+    403: _error("the token's person may not do this"),
+    404: _error("no such call or person"),
+    413: _error("the request body is over the size limit"),
+    422: _error("input refused: the detail names the field"),
+    503: _error("the event store is away: nothing was stored, retry (Retry-After)"),
+}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "JSON, or CSV with format=csv",
+    }
+}
 
 
 def json_safe(value: Any) -> Any:

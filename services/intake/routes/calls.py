@@ -31,6 +31,7 @@ from services.intake.schemas import (
     AssignIn,
     CallIdPath,
     CancelIn,
+    ErrorOut,
     EscalateIn,
     NoteIn,
     RaiseCallIn,
@@ -38,7 +39,13 @@ from services.intake.schemas import (
 )
 from services.intake.views import call_view, timeline_view
 
-router = APIRouter(prefix="/api/calls", tags=["calls"])
+router = APIRouter(
+    prefix="/api/calls",
+    tags=["calls"],
+    responses={
+        409: {"model": ErrorOut, "description": "not possible in the call's state (closed, declined)"}
+    },
+)
 
 
 def starting_level(roster: Roster, building_id: str | None, district_id: str | None) -> Level:
@@ -47,7 +54,11 @@ def starting_level(roster: Roster, building_id: str | None, district_id: str | N
     return staffed[0] if staffed else "professional"
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses={429: {"model": ErrorOut, "description": "too many calls from here (Retry-After)"}},
+)
 async def raise_call(
     body: RaiseCallIn,
     request: Request,
