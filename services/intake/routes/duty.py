@@ -20,13 +20,13 @@ from services.intake.live import LiveCalls
 
 router = APIRouter(tags=["duty desk"])
 
-# Times at the desk lie within this of now: a shift computed after 9999-12-31 has no date.
-HORIZON = timedelta(days=3653)
+# Times at the desk lie within 100 years of now: a shift computed after 9999-12-31 has no date.
+HORIZON = timedelta(days=36525)
 
 
 def _within_horizon(field: str, value: datetime | None, now: datetime) -> None:
     if value is not None and abs(value - now) > HORIZON:
-        raise HTTPException(422, f"{field}: must be within 10 years of now")
+        raise HTTPException(422, f"{field}: must be within 100 years of now")
 
 
 class AvailabilityIn(BaseModel):
