@@ -86,7 +86,10 @@ def _rotation(community: Community, at: datetime) -> tuple[Person, datetime | No
     shift = timedelta(hours=rotation.shift_hours)
     elapsed = (at - rotation.start) / shift
     index = math.floor(elapsed)
-    handover = rotation.start + shift * (index + 1)
+    try:
+        handover: datetime | None = rotation.start + shift * (index + 1)
+    except OverflowError:  # at the end of the calendar (an override stored up to 9999-12-31)
+        handover = None
     return duty[index % len(duty)], handover
 
 

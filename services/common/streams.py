@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +15,15 @@ from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from events import subjects
 
 DUPLICATE_WINDOW_S = 120.0
+
+# Device alerts (services/intake/device_auth.py): a signed timestamp is fresh within
+# DEVICE_FRESHNESS_S of the intake's clock, either side. Its signature stays in the replay
+# ledger (bucket ``devices``) as long as it can still be fresh after it was first accepted:
+# accepted at its earliest (timestamp + window in the future) it is fresh for twice the
+# window; CLOCK_SLACK_S more covers clocks that differ between intakes and the NATS server.
+DEVICE_FRESHNESS_S = 300.0
+CLOCK_SLACK_S = 60.0
+DEVICE_LEDGER_TTL_S = 2 * DEVICE_FRESHNESS_S + CLOCK_SLACK_S
 
 
 def calls_stream_config(replicas: int = 1) -> StreamConfig:
@@ -118,8 +128,13 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
         KeyValueConfig(
             bucket=subjects.NOTIFIER_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=7 * 86400
         ),
-        # Signed device bodies accepted: twice the device freshness window (300 s).
-        KeyValueConfig(bucket=subjects.DEVICES_BUCKET, storage=StorageType.FILE, replicas=replicas, ttl=600),
+        # Signed device bodies accepted: kept while they can still be fresh (see above).
+        KeyValueConfig(
+            bucket=subjects.DEVICES_BUCKET,
+            storage=StorageType.FILE,
+            replicas=replicas,
+            ttl=DEVICE_LEDGER_TTL_S,
+        ),
         # Readable by the intake only (nats_auth); no history: a replaced secret is gone.
         KeyValueConfig(
             bucket=subjects.SECRETS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
@@ -129,9 +144,18 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
             await js.key_value(bucket.bucket)
         except (BucketNotFoundError, NotFoundError):
             await js.create_key_value(bucket)
+            continue
+        if update and bucket.ttl:  # a data dir made by an older release keeps entries too briefly
+            await _ensure_ttl(js, bucket.bucket, bucket.ttl)
     try:
         await js.object_store(subjects.AUDIT_BUCKET)
     except (BucketNotFoundError, NotFoundError):
         await js.create_object_store(
             subjects.AUDIT_BUCKET, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas)
         )
+
+
+async def _ensure_ttl(js: JetStreamContext, bucket: str, ttl: float) -> None:
+    info = await js.stream_info(f"KV_{bucket}")
+    if info.config.max_age != ttl:
+        await js.update_stream(dataclasses.replace(info.config, max_age=ttl))

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import subjects
 from services.common.calls import Calls
@@ -31,6 +37,7 @@ from services.intake.limits import BodySizeLimit, CallRateLimiter
 from services.intake.live import LiveCalls
 from services.intake.request_metrics import RequestMetrics
 from services.intake.routes.duty import is_duty_officer
+from services.intake.schemas import ERROR_RESPONSES, json_safe
 
 # Routers of the intake, one module per area; a module missing here is simply not served.
 ROUTERS = (
@@ -77,6 +84,8 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
     redact_access_log()
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(AllowEveryMethod)
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter(new_phones_per_address=settings.new_phones_per_address)
     app.state.metrics = registry = Registry()
@@ -89,8 +98,48 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
             if exc.name != module_name:
                 raise
             continue
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
+
+
+class AllowEveryMethod:
+    """A 405's ``Allow`` lists every method of the path (Starlette lists only those of the
+    first route matching it: ``OPTIONS /api/roster`` said ``Allow: GET``, not ``GET, POST``).
+    The methods are the documented ones (``/openapi.json``), so the two always agree."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._paths: list[tuple[re.Pattern[str], str]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                allowed = self._methods_of(scope["app"], scope["path"])
+                if allowed:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                    message = {**message, "headers": [*headers, (b"allow", allowed.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_allow)
+
+    def _methods_of(self, app: FastAPI, path: str) -> str:
+        if self._paths is None:
+            self._paths = [
+                (compile_path(template)[0], ", ".join(sorted(m.upper() for m in operations)))
+                for template, operations in app.openapi().get("paths", {}).items()
+            ]
+        return next((methods for regex, methods in self._paths if regex.match(path)), "")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the field, like FastAPI's own, but never a 500 for echoing the input back:
+    a NaN or a lone surrogate the body carried is shown by name or escaped."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
 
 
 class _Server(uvicorn.Server):

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
-WINDOW_S = 300.0
+from services.common.streams import DEVICE_FRESHNESS_S
+
+# The replay ledger keeps a signature DEVICE_LEDGER_TTL_S (services/common/streams.py): as
+# long as a timestamp accepted now can stay within this window, by construction.
+WINDOW_S = DEVICE_FRESHNESS_S
+# Unix seconds, as digits: no sign, exponent, "nan", "inf", underscores or spaces.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 
 class DeviceAuthError(Exception):
@@ -31,11 +38,11 @@ def verify(
 ) -> None:
     if not timestamp or not signature:
         raise DeviceAuthError("X-Timestamp and X-Signature are required")
-    try:
-        sent = float(timestamp)
-    except ValueError:
-        raise DeviceAuthError("X-Timestamp must be unix seconds") from None
-    if abs(now - sent) > window_s:
+    if not _TIMESTAMP.fullmatch(timestamp):
+        # float() would take "nan" (never stale: a signature replayable for ever) and "inf".
+        raise DeviceAuthError("X-Timestamp must be unix seconds (digits)")
+    sent = float(timestamp)
+    if not abs(now - sent) <= window_s:
         raise DeviceAuthError("stale timestamp")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
         raise DeviceAuthError("bad signature")

@@ -1,6 +1,9 @@
-"""Signed device bodies already accepted, in the JetStream KV bucket ``devices`` (entries
-expire after twice the freshness window). Shared by every intake and kept across restarts, so
-a replayed body is refused wherever and whenever it arrives within its window."""
+"""Signed device bodies already accepted, in the JetStream KV bucket ``devices``.
+
+Entries expire after ``DEVICE_LEDGER_TTL_S`` (services/common/streams.py): twice the freshness
+window plus slack, so no signature is forgotten while its timestamp can still be fresh.
+Shared by every intake and kept across restarts, so a replayed body is refused wherever and
+whenever it arrives within its window."""
 
 from __future__ import annotations
 

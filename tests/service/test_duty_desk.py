@@ -115,7 +115,7 @@ async def test_duty_officer_and_override(system: System) -> None:
     assert (raised.source, raised.raised_by) == ("phone", "c3")
     not_on_duty = await system.http.post(
         "/api/calls",
-        json={"caller": {"name": "x", "phone": "123"}, "source": "phone"},
+        json={"caller": {"name": "x", "phone": "13812345678"}, "source": "phone"},
         headers=bearer("demo-c1"),
     )
     assert not_on_duty.status_code == 403

@@ -21,6 +21,7 @@ from services.common.ids import call_id_for_key
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.settings import Settings
 from services.intake import deps as intake_deps
+from services.intake.phones import normalise_phone
 from tests.support import EventLog, serving_intake
 
 PHONE = "13800000123"
@@ -74,7 +75,7 @@ async def exhaust_address(intake: Intake) -> None:
 async def test_a_retry_after_503_is_stored_though_neighbours_used_up_the_address(
     intake: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    call_id = call_id_for_key(f"{PHONE}/{KEY}")
+    call_id = call_id_for_key(f"{normalise_phone(PHONE)}/{KEY}")  # the key is scoped by the phone
     refused = store_away_for(monkeypatch, call_id, times=1_000)
     first = await intake.http.post("/api/calls", json=body(PHONE), headers={"Idempotency-Key": KEY})
     assert first.status_code == 503 and refused, first.text

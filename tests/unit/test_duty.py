@@ -73,3 +73,11 @@ def test_away_until_expires_without_anyone_acting() -> None:
     assert book.status("g1", START + timedelta(minutes=59), frozenset()) == "away"
     assert book.status("g1", START + timedelta(hours=1), frozenset()) == "available"
     assert book.status("g1", START + timedelta(hours=1), frozenset({"g1"})) == "busy"
+
+
+def test_an_override_stored_up_to_the_end_of_the_calendar_does_not_break_the_desk() -> None:
+    # Stored before the intake bounded desk times (issue 16): the desk and paging must still work.
+    forever = override("c3", START, datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    desk = on_duty(DESK, (forever,), START + timedelta(hours=1))
+    assert desk.on_duty == PEOPLE[2] and desk.by_override
+    assert community_order(DESK, (forever,), START + timedelta(hours=1))[0] == PEOPLE[2]

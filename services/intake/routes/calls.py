@@ -32,6 +32,7 @@ from services.intake.schemas import (
     AssignIn,
     CallIdPath,
     CancelIn,
+    ErrorOut,
     EscalateIn,
     NoteIn,
     RaiseCallIn,
@@ -40,7 +41,13 @@ from services.intake.schemas import (
 )
 from services.intake.views import PUBLIC_STATUS, call_view, timeline_view
 
-router = APIRouter(prefix="/api/calls", tags=["calls"])
+router = APIRouter(
+    prefix="/api/calls",
+    tags=["calls"],
+    responses={
+        409: {"model": ErrorOut, "description": "not possible in the call's state (closed, declined)"}
+    },
+)
 
 
 def starting_level(roster: Roster, building_id: str | None, district_id: str | None) -> Level:
@@ -49,7 +56,11 @@ def starting_level(roster: Roster, building_id: str | None, district_id: str | N
     return staffed[0] if staffed else "professional"
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses={429: {"model": ErrorOut, "description": "too many calls from here (Retry-After)"}},
+)
 async def raise_call(
     body: RaiseCallIn,
     request: Request,
@@ -87,6 +98,7 @@ async def raise_call(
         limiter, client, body.caller.phone, scoped_key, deps.clock.now().timestamp(), find_stored
     )
     if isinstance(admitted, CallState):  # a retry of a call already stored: the same answer
+        _same_body_or_refuse(body, admitted)
         return _raised(response, admitted, secret, deps.clock.now())
     if admitted.wait > 0:
         raise HTTPException(
@@ -122,11 +134,24 @@ async def raise_call(
     )
     stored = False
     try:
-        state, _events = await execute(deps, command, known)
+        state, events = await execute(deps, command, known)
         stored = True
     finally:
         limiter.settle(admitted, stored)
+    if not events:  # a concurrent request with the same key stored the call first
+        _same_body_or_refuse(body, state)
     return _raised(response, state, secret, deps.clock.now())
+
+
+def _same_body_or_refuse(body: RaiseCallIn, stored: CallState) -> None:
+    """An Idempotency-Key names one raise: its retries (the same body once normalised: two
+    spellings of one phone are one phone) get the call back; another body is refused, never
+    answered with someone else's call."""
+    if stored.raised is not None and not body.same_raise(stored.raised):
+        raise HTTPException(
+            422,
+            "idempotency-key: already used for a different call; a new call needs a new key",
+        )
 
 
 def _raised(response: Response, state: CallState, secret: str, now: datetime) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from events import commands as c
-from events.models import STAGES, Caller, Kind, Position, StageTimes
+from events.models import STAGES, Caller, Kind, Position, StageTimes, UtcDatetime
 from services.common.aggregate import CallState
 from services.common.ids import new_call_id
 from services.common.intake_secrets import device_secret
@@ -28,6 +28,7 @@ from services.intake.device_auth import DeviceAuthError, replay_key, verify
 from services.intake.live import LiveCalls
 from services.intake.replay_ledger import ReplayLedger
 from services.intake.routes.calls import starting_level
+from services.intake.schemas import json_safe
 
 router = APIRouter(tags=["devices"])
 
@@ -35,12 +36,12 @@ KIND_OF_ALERT: dict[str, Kind] = {"sos": "medical", "fall": "medical", "geofence
 
 
 class DeviceAlertIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     device_id: str = Field(min_length=1, max_length=64)
     kind: Literal["sos", "geofence_exit", "fall"]
     position: Position | None = None
     battery: float | None = Field(default=None, ge=0, le=100)
-    at: AwareDatetime | None = None
+    at: UtcDatetime | None = None
 
 
 class DeviceDesk:
@@ -119,7 +120,7 @@ async def _record_alert(deps: IntakeDeps, desk: DeviceDesk, device: Device, body
     try:
         alert = DeviceAlertIn.model_validate_json(body)
     except ValidationError as exc:
-        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+        raise HTTPException(422, json_safe(exc.errors(include_url=False, include_context=False))) from None
     lock = desk.locks.setdefault(device.id, asyncio.Lock())
     async with lock:
         open_call = _open_call_of(deps, desk, device.id)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import AvailabilityChanged, DutyOverrideSet
+from events.models import AvailabilityChanged, DutyOverrideSet, UtcDatetime
 from services.common.aggregate import ACTIVE
 from services.common.duty import DutyBook, on_duty
 from services.common.event_store import StoreUnavailable
@@ -20,18 +20,26 @@ from services.intake.live import LiveCalls
 
 router = APIRouter(tags=["duty desk"])
 
+# Times at the desk lie within 100 years of now: a shift computed after 9999-12-31 has no date.
+HORIZON = timedelta(days=36525)
+
+
+def _within_horizon(field: str, value: datetime | None, now: datetime) -> None:
+    if value is not None and abs(value - now) > HORIZON:
+        raise HTTPException(422, f"{field}: must be within 100 years of now")
+
 
 class AvailabilityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["available", "away"]
-    until: AwareDatetime | None = None
+    until: UtcDatetime | None = None
 
 
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     person_id: str = Field(min_length=1, max_length=64)
-    starts: AwareDatetime = Field(alias="from")
-    ends: AwareDatetime = Field(alias="to")
+    starts: UtcDatetime = Field(alias="from")
+    ends: UtcDatetime = Field(alias="to")
 
 
 def duty_book(deps: IntakeDeps) -> DutyBook:
@@ -82,6 +90,8 @@ async def set_override(
         raise HTTPException(422, f"person_id: {body.person_id!r} is not on the community duty list")
     if body.ends <= body.starts:
         raise HTTPException(422, "to: must be after from")
+    _within_horizon("from", body.starts, deps.clock.now())
+    _within_horizon("to", body.ends, deps.clock.now())
     fact = DutyOverrideSet(
         event_id=deps.calls.ids.new(),
         at=deps.clock.now(),
@@ -109,6 +119,7 @@ async def set_availability(
     now = deps.clock.now()
     if body.until is not None and body.until <= now:
         raise HTTPException(422, "until: must be in the future")
+    _within_horizon("until", body.until, now)
     fact = AvailabilityChanged(
         event_id=deps.calls.ids.new(),
         at=now,

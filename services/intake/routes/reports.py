@@ -15,6 +15,7 @@ from services.audit.queries import SUBJECT_PREFIX
 from services.audit.summaries import points_csv
 from services.intake.auth import Principal, require_supervisor
 from services.intake.deps import deps_of, unavailable
+from services.intake.schemas import CSV_RESPONSE
 
 router = APIRouter(tags=["reports"])
 
@@ -33,7 +34,7 @@ async def ask_audit(request: Request, name: str, params: dict[str, Any]) -> Any:
     return body["result"]
 
 
-@router.get("/api/reports/compliance", response_model=None)
+@router.get("/api/reports/compliance", response_model=None, responses=CSV_RESPONSE)
 async def compliance(
     request: Request,
     start: str | None = Query(default=None, alias="from", description="RFC 3339; calls raised at or after"),
@@ -60,7 +61,7 @@ async def responders(request: Request, who: Principal = Depends(require_supervis
     return list(await ask_audit(request, "responders", {}))
 
 
-@router.get("/api/points", response_model=None)
+@router.get("/api/points", response_model=None, responses=CSV_RESPONSE)
 async def volunteer_points(
     request: Request,
     person_id: str | None = None,

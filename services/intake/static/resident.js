@@ -41,6 +41,7 @@ async function follow(callId) {
 
 // One key per help request, kept across retries: a retried tap never raises a second call.
 let pendingKey = null;
+let pendingBody = null;  // the body pendingKey was made for: a key names one raise
 const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,7 +101,10 @@ document.getElementById("raise").addEventListener("submit", async (event) => {
   };
   const button = document.getElementById("help");
   document.getElementById("raise-error").classList.add("hidden");
+  const sent = JSON.stringify(body);
+  if (pendingBody !== sent) pendingKey = null;  // changed before pressing again: another raise, another key
   pendingKey = pendingKey || newKey();
+  pendingBody = sent;
   button.disabled = true;
   try {
     const call = await raiseWithRetry(body);
