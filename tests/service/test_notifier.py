@@ -158,6 +158,7 @@ class StuckSms:
 
 
 async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> None:
+    from services.intake.phones import normalise_phone
     from services.notifier.app import PARTITIONS, build
     from tests.support import running
 
@@ -168,15 +169,16 @@ async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> Non
         # Another building's call, whose id (fixed by its Idempotency-Key) falls in another
         # partition than the hung one.
         phone = "13910000000"
+        scoped = normalise_phone(phone)  # an Idempotency-Key is scoped by the normalised phone
         key = next(
             f"k{n}"
             for n in range(100)
-            if partition_of(call_id_for_key(f"{phone}/k{n}"), PARTITIONS) != partition_of(stuck, PARTITIONS)
+            if partition_of(call_id_for_key(f"{scoped}/k{n}"), PARTITIONS) != partition_of(stuck, PARTITIONS)
         )
         body = {"caller": {"name": "李", "phone": phone}, "building_id": "b21"}
         response = await system.http.post("/api/calls", json=body, headers={"Idempotency-Key": key})
         other = response.json()["call_id"]
-        assert other == call_id_for_key(f"{phone}/{key}")
+        assert other == call_id_for_key(f"{scoped}/{key}")
         await wait_for(
             lambda: any(cid == other for _, cid in sms.sent), timeout=2, what="the other call's SMS"
         )
