@@ -168,16 +168,22 @@ def _with(obj: _T, **changes: object) -> _T:
     return new
 
 
+def _set(fresh: _T, **changes: object) -> _T:
+    """Fill in a copy ``evolve`` has just made (never a state anyone else holds)."""
+    fresh.__dict__.update(changes)
+    return fresh
+
+
 def evolve(state: CallState, event: CallEvent) -> CallState:
-    state = _with(state, events=state.events + 1)
+    state = _with(state, events=state.events + 1)  # a fresh copy: the cases below fill it in
     match event:
         case CallRaised():
-            return _with(state, status="open", raised=event, level=event.level, held=event.held)
+            return _set(state, status="open", raised=event, level=event.level, held=event.held)
         case CallHeld():
-            return _with(state, held=event.reason)
+            return _set(state, held=event.reason)
         case CallReleased():
             raised = state.raised.model_copy(update={"due": event.due}) if state.raised else None
-            return _with(state, held=None, raised=raised)
+            return _set(state, held=None, raised=raised)
         case ResponderAssigned():
             assignment = Assignment(
                 event.responder_id,
@@ -190,10 +196,10 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
                 event.team_id,
                 event.ack_timeout_s,
             )
-            return _with(state, assignments={**state.assignments, event.responder_id: assignment})
+            return _set(state, assignments={**state.assignments, event.responder_id: assignment})
         case ContactShared():
             met = state.met if "contact" in state.met else {**state.met, "contact": event.at}
-            return _with(state, contact=Contact(event.responder_id, event.name, event.phone), met=met)
+            return _set(state, contact=Contact(event.responder_id, event.name, event.phone), met=met)
         case DispatchAccepted():
             state = _set_status(state, event.responder_id, "accepted")
             return _meet(state, "reach", event.at)
@@ -207,30 +213,30 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
             state = _set_status(state, event.responder_id, "arrived")
             return _meet(state, "onsite", event.at)
         case CallResolved():
-            return _with(
+            return _set(
                 state, status="resolved", outcome=event.outcome, closed_at=event.at, closed_by=event.by
             )
         case CallCancelled():
-            return _with(state, status="cancelled", closed_at=event.at, closed_by=event.by)
+            return _set(state, status="cancelled", closed_at=event.at, closed_by=event.by)
         case CallMerged():
-            return _with(state, status="merged", merged_into=event.into_call_id)
+            return _set(state, status="merged", merged_into=event.into_call_id)
         case CallUnmerged():
             raised = state.raised
             if raised is not None and event.due is not None:
                 raised = raised.model_copy(update={"due": event.due})
-            return _with(state, status="open", merged_into=None, raised=raised)
+            return _set(state, status="open", merged_into=None, raised=raised)
         case CallJoined():
-            return _with(state, joined={**state.joined, event.joined_call_id: event.kind})
+            return _set(state, joined={**state.joined, event.joined_call_id: event.kind})
         case DeadlineMissed():
             owed = (
                 state.escalation_owed if event.stage in state.met else state.escalation_owed | {event.stage}
             )
-            return _with(state, missed={**state.missed, event.stage: event.at}, escalation_owed=owed)
+            return _set(state, missed={**state.missed, event.stage: event.at}, escalation_owed=owed)
         case EscalationRaised():
             # A deadline's escalation is paid by its own event; any other climb after a miss
             # (the level ran out, the desk) pays what is owed too: the call has moved up.
             owed = state.escalation_owed - {event.stage} if event.stage else frozenset[Stage]()
-            return _with(state, level=event.to_level, escalation_owed=owed)
+            return _set(state, level=event.to_level, escalation_owed=owed)
         case NoteAdded() | DeviceAlertReceived() | NotificationSent() | NotificationFailed():
             return state
     return state
@@ -240,13 +246,13 @@ def _set_status(state: CallState, responder_id: str, status: DispatchStatus) -> 
     current = state.assignments.get(responder_id)
     if current is None:
         return state
-    return _with(state, assignments={**state.assignments, responder_id: _with(current, status=status)})
+    return _set(state, assignments={**state.assignments, responder_id: _with(current, status=status)})
 
 
 def _meet(state: CallState, stage: Stage, at: datetime) -> CallState:
     if stage in state.met:
         return state
-    return _with(state, met={**state.met, stage: at})
+    return _set(state, met={**state.met, stage: at})
 
 
 def fold(call_id: str, events: Iterable[CallEvent]) -> CallState:
