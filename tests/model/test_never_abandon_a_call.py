@@ -46,7 +46,7 @@ async def run(data: st.DataObject, seed: int) -> None:
     # Stage targets on multiples of the ack timeout: deadlines fall due together with page
     # timeouts, so the clock races the dispatcher escalating an exhausted level.
     system = InProcessSystem(random.Random(seed), ack_timeout_s=30.0, targets=Targets(60.0, 120.0, 180.0))
-    steps = data.draw(st.integers(5, 40), label="steps")
+    steps = data.draw(st.integers(5, 50), label="steps")
     for _ in range(steps):
         step = data.draw(st.sampled_from(STEPS), label="step")
         open_calls = system.raised
@@ -89,7 +89,7 @@ async def run(data: st.DataObject, seed: int) -> None:
     SCENARIOS["deliveries"] += system.shim.delivered
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_no_call_is_ever_abandoned_whatever_the_delivery_order(data: st.DataObject, seed: int) -> None:
     asyncio.run(run(data, seed))
