@@ -9,6 +9,7 @@ shrink what it finds. The real server is left to the service and end-to-end test
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ from services.deadlines.domain import command_for, due_now, timers_for
 from services.deadlines.keeper import DeadlineKeeper
 from services.dispatcher.building_calls import EVENT_TYPES as IN_ORDER_TYPES
 from services.dispatcher.handlers import Dispatcher
+
+
+@functools.cache
+def demo_roster() -> Roster:
+    return load_roster_file(None)
 
 
 class Crash(Exception):
@@ -85,7 +91,7 @@ class InProcessSystem:
         self.clock = ManualClock()
         self.store = FaultyStore()
         self.calls = Calls(self.store, self.clock, SequentialIds("e"))
-        self.roster = load_roster_file(None)
+        self.roster = demo_roster()
         self.settings = Settings(
             targets=targets or Targets(60.0, 180.0, 600.0), ack_timeout_s=ack_timeout_s, merge_window_s=300.0
         )

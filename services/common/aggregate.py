@@ -404,7 +404,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 )
             ]
         case c.Unmerge():
-            if state.status != "merged" or state.merged_into != command.from_call_id:
+            if not _merged_into(state, command.from_call_id):
                 return []
             return [
                 CallUnmerged(
@@ -416,7 +416,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                 )
             ]
         case c.ResolveWithJoined():
-            if state.status != "merged" or state.merged_into != command.from_call_id:
+            if not _merged_into(state, command.from_call_id):
                 return []
             return [
                 CallResolved(
@@ -471,6 +471,11 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
 def _require_open(state: CallState, action: str) -> None:
     if not state.is_open:
         raise InvalidTransition(f"cannot {action} a call that is {state.status}")
+
+
+def _merged_into(state: CallState, call_id: str) -> bool:
+    """Merged into ``call_id`` still (not standing alone again, not closed)."""
+    return state.status == "merged" and state.merged_into == call_id
 
 
 def _require_not_closed(state: CallState, action: str) -> None:

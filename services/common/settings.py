@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from events.models import Stage
+from events.models import STAGES, Stage, StageTimes
 
 
 class SettingsError(ValueError):
@@ -22,6 +23,10 @@ class Targets:
 
     def of(self, stage: Stage) -> float:
         return float(getattr(self, stage))
+
+    def due_from(self, start: datetime) -> StageTimes:
+        """The three due times of a 1310 clock started at ``start``."""
+        return StageTimes(**{stage: start + timedelta(seconds=self.of(stage)) for stage in STAGES})
 
 
 @dataclass(frozen=True)

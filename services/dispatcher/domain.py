@@ -10,11 +10,11 @@ one level at a time. Nobody is paged twice for one call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from events import commands as c
-from events.models import Level, StageTimes
+from events.models import Level
 from services.common.aggregate import ACTIVE, ENGAGED, CallState
 from services.common.ids import derive
 from services.common.roster import EscalationPolicy, Person, Roster
@@ -149,18 +149,10 @@ def settle_joined(primary: CallState, now: datetime, targets: Targets) -> list[c
                     call_id=joined,
                     from_call_id=primary.call_id,
                     reason=reason,
-                    due=restart_clock(now, targets),
+                    due=targets.due_from(now),
                 )
             )
     return commands
-
-
-def restart_clock(now: datetime, targets: Targets) -> StageTimes:
-    return StageTimes(
-        contact=now + timedelta(seconds=targets.contact),
-        reach=now + timedelta(seconds=targets.reach),
-        onsite=now + timedelta(seconds=targets.onsite),
-    )
 
 
 def _available_first(people: list[Person], availability: Availability) -> list[Person]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ class _InOrder(random.Random):
 REFERENCE: list[list[tuple[str, str, str]]] = []
 
 
+@pytest.mark.timeout(600)
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_the_paging_chain_does_not_depend_on_delivery_order(seed: int) -> None:

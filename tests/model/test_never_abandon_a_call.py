@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,6 +90,7 @@ async def run(data: st.DataObject, seed: int) -> None:
     SCENARIOS["deliveries"] += system.shim.delivered
 
 
+@pytest.mark.timeout(900)  # ~15 s alone; a slow or busy machine must not cut it mid-example
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_no_call_is_ever_abandoned_whatever_the_delivery_order(data: st.DataObject, seed: int) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 
 from events import commands as c
-from events.models import STAGES, Level, StageTimes
+from events.models import Level
 from services.common.aggregate import CallState
 from services.common.ids import call_id_for_key, derive, new_call_id
 from services.common.roster import Roster
@@ -109,8 +109,7 @@ async def raise_call(
     roster = deps.roster
     district = roster.district_of(body.building_id)
     now = deps.clock.now()
-    targets = deps.settings.targets
-    due = StageTimes(**{stage: now + timedelta(seconds=targets.of(stage)) for stage in STAGES})
+    due = deps.settings.targets.due_from(now)
     command = c.RaiseCall(
         call_id=call_id,
         caller=body.caller_model(),
@@ -340,9 +339,7 @@ async def release(
     state = await load_call(deps, call_id)
     if state.held is None:
         raise HTTPException(409, "this call is not held")
-    now = deps.clock.now()
-    targets = deps.settings.targets
-    due = StageTimes(**{stage: now + timedelta(seconds=targets.of(stage)) for stage in STAGES})
+    due = deps.settings.targets.due_from(deps.clock.now())
     await execute(deps, c.Release(call_id=call_id, by=who.id, note=body.note, due=due))
     return await _view(deps, call_id)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Request
@@ -18,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from events import commands as c
-from events.models import STAGES, Caller, Kind, Position, StageTimes, UtcDatetime
+from events.models import Caller, Kind, Position, UtcDatetime
 from services.common.aggregate import CallState
 from services.common.ids import new_call_id
 from services.common.intake_secrets import device_secret
@@ -141,7 +140,7 @@ async def _record_alert(deps: IntakeDeps, desk: DeviceDesk, device: Device, body
         roster = deps.roster
         district = roster.district_of(device.building_id)
         clock_now = deps.clock.now()
-        due = StageTimes(**{s: clock_now + timedelta(seconds=deps.settings.targets.of(s)) for s in STAGES})
+        due = deps.settings.targets.due_from(clock_now)
         staffed = roster.staffed_levels(device.building_id, None, device.id)
         command = c.RaiseCall(
             call_id=call_id,
