@@ -286,5 +286,6 @@ class InProcessSystem:
             )
             for item in self.store._log
         ]
-        away = {person: [at for at, went in changes if went] for person, changes in self.away_log.items()}
-        return check_records(records, self.clock.now(), Limits(slack_s=slack_s, notifications=False), away)
+        return check_records(
+            records, self.clock.now(), Limits(slack_s=slack_s, notifications=False), self.away_log
+        )

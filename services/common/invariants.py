@@ -119,7 +119,8 @@ def decode_records(records: Iterable[Record], report: Report) -> dict[str, list[
     return calls
 
 
-Away = dict[str, list[datetime]]  # person -> when they went away
+# person -> their availability changes in stream order: (at, away?)
+Away = dict[str, list[tuple[datetime, bool]]]
 
 
 def check_records(
@@ -190,8 +191,13 @@ def _check_call(
         assignment = state.assignments.get(responder_id)
         if assignment is None or assignment.status != "paged":
             return
-        for went_away in away.get(responder_id, ()):
-            if assignment.assigned_at <= went_away and went_away + slack < end:
+        changes = away.get(responder_id, ())
+        for index, (went_away, is_away) in enumerate(changes):
+            if not is_away or went_away < assignment.assigned_at:
+                continue
+            back = next((at for at, gone in changes[index + 1 :] if not gone), None)
+            stayed_until = min(end, back) if back is not None else end
+            if stayed_until - went_away > slack:  # away (while still paged) longer than the slack
                 flag("away_declined", f"{responder_id} went away at {went_away.isoformat()} while paged", seq)
                 return
 

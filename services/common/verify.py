@@ -22,14 +22,14 @@ async def verify_stream(
 ) -> tuple[Report, float]:
     """The report over everything stored up to now, and the seconds it took."""
     started = time.perf_counter()
-    away: dict[str, list[datetime]] = defaultdict(list)
+    away: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
     async for msg in read_messages(nc, subjects.RESPONDERS_STREAM, "responders.>"):
         try:
             fact = codec.decode_message(msg.subject, msg.data)
         except codec.DecodeError:
             continue
-        if isinstance(fact, AvailabilityChanged) and fact.status == "away":
-            away[fact.responder_id].append(fact.at)
+        if isinstance(fact, AvailabilityChanged):
+            away[fact.responder_id].append((fact.at, fact.status == "away"))
     records: list[Record] = []
     async for msg in read_messages(nc, subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS):
         records.append(Record(stream_seq(msg), msg.subject, msg.data))

@@ -162,6 +162,17 @@ def test_going_away_while_paged_must_decline() -> None:
         records(raised("c1"), page("c1", "g1", 1)),
         at(20),
         Limits(slack_s=5, notifications=False),
-        {"g1": [at(5)]},
+        {"g1": [(at(5), True)]},
     )
     assert [v.invariant for v in report.violations] == ["away_declined"]
+
+
+def test_away_and_back_before_the_slack_is_no_violation_but_staying_away_is() -> None:
+    history = records(raised("c1"), page("c1", "g1", 1))
+    quiet = Limits(slack_s=5, notifications=False)
+    back_soon = {"g1": [(at(5), True), (at(6), False)]}
+    assert check_records(history, at(20), quiet, back_soon).violations == []
+    back_late = {"g1": [(at(5), True), (at(15), False)]}
+    assert [v.invariant for v in check_records(history, at(20), quiet, back_late).violations] == [
+        "away_declined"
+    ]
