@@ -124,6 +124,18 @@ def _kind_pages(
     return pages
 
 
+def could_page(state: CallState, roster: Roster, person_id: str) -> bool:
+    """Whether ``plan`` might page ``person_id`` for this call (a cheap superset, from the
+    roster: someone who just became available is looked at only for calls they serve)."""
+    raised = state.raised
+    if raised is None:
+        return False
+    people = roster.candidates(state.level, raised.building_id, raised.district_id, raised.device_id)
+    if any(p.id == person_id for p in people) or any(p.id == person_id for p in roster.professional):
+        return True
+    return any(p.id == person_id for team in roster.teams for p in team.members)
+
+
 def settle_joined(primary: CallState, now: datetime, targets: Targets) -> list[c.Command]:
     """What the calls merged into ``primary`` need once it has closed: resolved with it when it
     was handled; otherwise (cancelled by its caller, a false alarm) each stands alone again and

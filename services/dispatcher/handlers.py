@@ -39,7 +39,7 @@ from services.common.event_store import ConcurrencyConflict
 from services.common.roster import EscalationPolicy, Roster
 from services.common.settings import Settings
 from services.dispatcher.building_calls import CLOSING, BuildingCalls
-from services.dispatcher.domain import Availability, dispatch_id, plan, settle_joined
+from services.dispatcher.domain import Availability, could_page, dispatch_id, plan, settle_joined
 from services.dispatcher.open_calls import OpenCalls
 
 log = structlog.get_logger("dispatcher")
@@ -224,8 +224,11 @@ class Dispatcher:
             for call_id in self.open_calls.paged_on(fact.responder_id):
                 await self._decline_away(call_id, fact.responder_id)
         else:  # open calls nobody has accepted: the plan pages them if they belong to its level
+            roster = self.rosters.roster
             for call_id in self.open_calls.unheld(ENGAGED):
-                await self.page(call_id)
+                state = self.open_calls.states.get(call_id)
+                if state is not None and could_page(state, roster, fact.responder_id):
+                    await self.page(call_id)
 
     async def _decline_away(self, call_id: str, person_id: str) -> None:
         command = c.Decline(call_id=call_id, responder_id=person_id, note="away")

@@ -10,7 +10,7 @@ from services.common.aggregate import CallState, decide, evolve, fold
 from services.common.ids import SequentialIds
 from services.common.roster import load_roster_file
 from services.dispatcher.building_calls import BuildingCalls
-from services.dispatcher.domain import Availability, duplicate_of, plan
+from services.dispatcher.domain import Availability, could_page, duplicate_of, plan
 from tests.factories import T0, raised
 
 ROSTER = load_roster_file(None)
@@ -119,3 +119,11 @@ def test_the_call_keeps_the_policy_it_was_raised_under() -> None:
     commands = plan(state, ROSTER, 45, policy=old)
     assert paged(commands) == ["g1"]  # v1 did not send fire straight to the professionals
     assert commands[0].ack_timeout_s == 20  # type: ignore[attr-defined]
+
+
+def test_someone_back_is_looked_at_only_for_calls_they_could_serve() -> None:
+    at_b12 = fold("c1", [raised("c1", building_id="b12", district_id="d1")])
+    assert could_page(at_b12, ROSTER, "g1")  # the building's grid member
+    assert could_page(at_b12, ROSTER, "r1")  # professionals: fire and medical page them at once
+    assert not could_page(at_b12, ROSTER, "p4")  # another district's secretary
+    assert not could_page(at_b12, ROSTER, "g4")  # another building's grid member
