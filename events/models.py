@@ -250,24 +250,25 @@ class CallReleased(CallEvent):
     due: StageTimes
 
 
-class NotificationSent(CallEvent):
-    """A page went out on one channel (``attempt`` counts tries on that channel)."""
+class _PageOutcome(CallEvent):
+    """What became of one page on one channel (``attempt`` counts tries on that channel)."""
 
-    type: Literal["NotificationSent"] = "NotificationSent"
     responder_id: str
     dispatch_id: str
     method: str
     attempt: int = 1
 
 
-class NotificationFailed(CallEvent):
+class NotificationSent(_PageOutcome):
+    """A page went out on one channel."""
+
+    type: Literal["NotificationSent"] = "NotificationSent"
+
+
+class NotificationFailed(_PageOutcome):
     """A page could not be sent on one channel; it was dead-lettered with ``error``."""
 
     type: Literal["NotificationFailed"] = "NotificationFailed"
-    responder_id: str
-    dispatch_id: str
-    method: str
-    attempt: int = 1
     error: str = ""
 
 
