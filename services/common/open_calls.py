@@ -5,8 +5,8 @@ intake's live board). Deliveries may come out of order or twice (a pull consumer
 fetched batch concurrently; a nak with delay redelivers an event after its successors): each
 call's events are kept sorted by sequence and the state is their fold, so the state is the
 same whatever the order or number of deliveries. A closed call leaves and stays gone (a late
-redelivery cannot reopen it). Each call's version is the highest sequence folded, ready for an
-optimistic append (stale if a later event is still on its way: the append's check catches it).
+redelivery cannot reopen it). This memory says which calls to look at and when; decisions are
+taken on the call loaded from the stream (services/common/calls.py), never on this fold.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ class OpenCallStates(Mapping[str, CallState]):
         self._states: dict[str, CallState] = {}
         self._events: dict[str, list[tuple[int, CallEvent]]] = {}
         self._seqs: dict[str, set[int]] = {}
-        self.versions: dict[str, int] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
         self._closed_memory = closed_memory
 
@@ -52,11 +51,10 @@ class OpenCallStates(Mapping[str, CallState]):
             self._forget(call_id)
         else:
             self._states[call_id] = state
-            self.versions[call_id] = items[-1][0]
         return before, state
 
     def _forget(self, call_id: str) -> None:
-        for memory in (self._states, self._events, self._seqs, self.versions):
+        for memory in (self._states, self._events, self._seqs):
             memory.pop(call_id, None)
         self._closed[call_id] = None
         while len(self._closed) > self._closed_memory:
@@ -64,12 +62,6 @@ class OpenCallStates(Mapping[str, CallState]):
 
     def is_closed(self, call_id: str) -> bool:
         return call_id in self._closed
-
-    def known(self, call_id: str) -> tuple[CallState, int] | None:
-        """The folded state and its version, if open here (may be stale: the append's OCC checks)."""
-        state = self._states.get(call_id)
-        version = self.versions.get(call_id, 0)
-        return (state, version) if state is not None and state.raised is not None else None
 
     def __getitem__(self, call_id: str) -> CallState:
         return self._states[call_id]
