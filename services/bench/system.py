@@ -76,10 +76,12 @@ def process_system(
     services: tuple[str, ...] = tuple(SERVICES),
     env: dict[str, str] | None = None,
     roster: dict[str, object] | None = None,
+    supervise: bool = False,
 ) -> Iterator[BenchSystem]:
     """A throwaway system: embedded nats-server (temp dir) and ``services`` as real processes.
 
-    ``roster`` None keeps the bundled demo roster.
+    ``roster`` None keeps the bundled demo roster. ``supervise`` respawns a service that
+    exits, as ``dispatch1310 up`` does.
     """
     with tempfile.TemporaryDirectory(prefix="dispatch1310-") as tmp:
         root = Path(tmp)
@@ -102,6 +104,8 @@ def process_system(
         try:
             for name in services:
                 group.spawn(name, full_env)
+            if supervise:
+                group.supervise()
             url = f"http://127.0.0.1:{port}"
             if "intake" in services and not wait_healthy(url, 30):
                 raise RuntimeError("intake did not start")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -27,21 +28,49 @@ class ProcessGroup:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.envs: dict[str, dict[str, str]] = {}
         self.lifeline = Lifeline()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def spawn(self, name: str, env: dict[str, str]) -> None:
-        self.envs[name] = env
+        with self._lock:
+            self.envs[name] = env
+            self._start(name)
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.children.items() if proc.poll() is not None]
+
+    def respawn_dead(self) -> list[str]:
+        """Start again, with its environment, every child that exited (crashed, killed, or gave
+        up starting because NATS went away in the middle of it)."""
+        with self._lock:
+            names = [] if self._stopping.is_set() else self.dead()
+            for name in names:
+                print(f"service {name} exited; restarting it", file=sys.stderr, flush=True)
+                self._start(name)
+        return names
+
+    def supervise(self, interval: float = 0.25) -> None:
+        """Respawn dead children from a background thread until ``stop`` (as ``up`` does in
+        its loop), for a system run inside tests and benchmarks."""
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                self.respawn_dead()
+
+        threading.Thread(target=loop, name="supervise", daemon=True).start()
+
+    def _start(self, name: str) -> None:
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "service", name],
-            env={**env, **self.lifeline.env()},
+            env={**self.envs[name], **self.lifeline.env()},
             stdin=subprocess.DEVNULL,
             pass_fds=self.lifeline.pass_fds(),
             start_new_session=True,  # Ctrl-C reaches only `up`, which stops children in order
         )
 
-    def dead(self) -> list[str]:
-        return [name for name, proc in self.children.items() if proc.poll() is not None]
-
     def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stopping.set()  # nothing is respawned from here on
         for proc in self.children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -134,9 +163,7 @@ def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) 
         while not stopping:
             if server is not None and server.dead:
                 restart_nats(server)
-            for name in group.dead():
-                print(f"service {name} exited; restarting it", file=sys.stderr, flush=True)
-                group.spawn(name, group.envs[name])
+            group.respawn_dead()
             time.sleep(0.5)
         return 0
     finally:
