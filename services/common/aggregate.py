@@ -290,6 +290,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     dispatch_id=current.dispatch_id,
                     note=command.note,
                     by=command.by,
+                    channel=command.channel,
                 )
             ]
         case c.Decline():
@@ -307,6 +308,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     dispatch_id=current.dispatch_id,
                     note=command.note,
                     by=command.by,
+                    channel=command.channel,
                 )
             ]
         case c.EnRoute():

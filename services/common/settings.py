@@ -44,6 +44,12 @@ class Settings:
     sweep_interval_s: float = 5.0
     replicas: int = 1
     new_phones_per_address: int = 5  # new phones per client address per 10 minutes before calls are held
+    public_url_setting: str | None = None  # DISPATCH1310_PUBLIC_URL: where links in texts point
+
+    @property
+    def public_url(self) -> str:
+        """The address people's phones open one-tap links at (default: the intake's own)."""
+        return (self.public_url_setting or self.http_url).rstrip("/")
 
     @property
     def http_url(self) -> str:
@@ -59,6 +65,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     roster = env.get("DISPATCH1310_ROSTER")
     return Settings(
         nats_url=env.get("NATS_URL") or None,
+        public_url_setting=env.get("DISPATCH1310_PUBLIC_URL") or None,
         data_dir=Path(env.get("DISPATCH1310_DATA", ".dispatch1310")),
         http_host=host,
         http_port=port,
