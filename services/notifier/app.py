@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import httpx
 from faststream.nats import NatsRouter
 from nats.js.api import DeliverPolicy
 
+from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.consumer import subscribe_events
 from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
@@ -21,7 +23,7 @@ from services.common.service import BrokerService, Service, run_service, service
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
 from services.notifier.channels import Channel, HttpSms, LoggingSms, WebhookChannel
-from services.notifier.handlers import Notifier
+from services.notifier.handlers import Channels, Notifier
 from services.notifier.rate_limit import PerPersonLimit
 
 DURABLE = "notifier"
@@ -37,7 +39,10 @@ async def build(
     sms: Channel | None = None,
     limit: PerPersonLimit | None = None,
     ack_wait_s: float = ACK_WAIT_S,
+    **channels: Channel,
 ) -> Service:
+    """``sms`` and ``channels`` (push=, voice=, wecom=, dingtalk=, webhook=) replace the
+    configured providers (tests)."""
     assert settings.nats_url, "NATS_URL must be set for a service"
     nc = await connect(settings.nats_url, "notifier")
     await ensure_streams(nc.jetstream(), settings.replicas)
@@ -48,7 +53,9 @@ async def build(
     chosen_sms = sms or (
         HttpSms(http, sms_url, os.environ.get("DISPATCH1310_SMS_TOKEN")) if sms_url else LoggingSms()
     )
-    notifier = Notifier(nc, rosters, webhook, chosen_sms, limit or PerPersonLimit())
+    configured = Channels(sms=chosen_sms, webhook=webhook)
+    links = AnswerLinks(load_link_key(settings.data_dir), settings.public_url)
+    notifier = Notifier(nc, rosters, replace(configured, **channels), limit or PerPersonLimit(), links)
     router = NatsRouter()
     # A new notifier starts from now: it must not text people about last year's calls.
     # Calls are delivered concurrently (in order within a call), so a webhook being retried
