@@ -27,6 +27,7 @@ from services.intake.answers import Answer, answer_page, awaiting_answer, page_o
 from services.intake.deps import IntakeDeps, deps_of
 from services.intake.live import LiveCalls
 from services.intake.phones import NotAPhone, normalise_phone
+from services.intake.schemas import ErrorOut
 from services.notifier.channels import webhook_signature
 
 router = APIRouter(tags=["inbound"])
@@ -87,6 +88,13 @@ def _answer_of(said: str) -> Answer:
     return answer
 
 
+ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "not signed with the webhook secret, or not within 300 s"},
+    409: {"model": ErrorOut, "description": "the answer conflicts with the call as it stands"},
+    410: {"model": ErrorOut, "description": "the page has ended: nothing was stored"},
+}
+
+
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(by_alias=True)
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
@@ -104,7 +112,12 @@ async def inbound_voice(request: Request) -> InboundAnswer:
     return InboundAnswer(call_id=target.call_id, dispatch_id=target.dispatch_id, answer=answer)
 
 
-@router.post("/api/inbound/sms", response_model=InboundAnswer, openapi_extra=_body_doc(InboundSms))
+@router.post(
+    "/api/inbound/sms",
+    response_model=InboundAnswer,
+    responses=ANSWER_ERRORS,
+    openapi_extra=_body_doc(InboundSms),
+)
 async def inbound_sms(request: Request) -> InboundAnswer:
     deps = deps_of(request)
     sms: InboundSms = _parse(InboundSms, await signed_body(request, deps))
