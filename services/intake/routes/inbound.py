@@ -130,15 +130,25 @@ async def inbound_sms(request: Request) -> InboundAnswer:
     if not people:
         raise HTTPException(404, f"nobody in the roster has the phone {phone}")
     live: LiveCalls = deps.extras["live"]
-    pages = live.pages_awaiting(people)
-    if not pages and deps.nc is not None and await live.catch_up(deps.nc):
-        pages = live.pages_awaiting(people)  # a page stored a moment ago is known now
-    for page in pages:  # newest first; the memory may lag: the stored call decides
+    answered = await _answer_newest(deps, live, people, answer)
+    if answered is None and deps.nc is not None and await live.catch_up(deps.nc):
+        answered = await _answer_newest(deps, live, people, answer)  # a page stored a moment ago
+    if answered is not None:
+        return answered
+    raise HTTPException(404, f"no page is awaiting an answer from {phone}")
+
+
+async def _answer_newest(
+    deps: IntakeDeps, live: LiveCalls, people: set[str], answer: Answer
+) -> InboundAnswer | None:
+    """Answer the newest page awaiting any of ``people``; None if there is none. The memory
+    may lag behind the stream: the call as stored decides whether a page still awaits."""
+    for page in live.pages_awaiting(people):
         state, assignment = await page_of(deps, page.call_id, page.dispatch_id)
         if awaiting_answer(state, assignment):
             await answer_page(deps, page.call_id, page.dispatch_id, answer, "sms")
             return InboundAnswer(call_id=page.call_id, dispatch_id=page.dispatch_id, answer=answer)
-    raise HTTPException(404, f"no page is awaiting an answer from {phone}")
+    return None
 
 
 def people_with_phone(roster: Roster, phone: str) -> set[str]:
