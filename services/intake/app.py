@@ -50,6 +50,7 @@ ROUTERS = (
     "services.intake.routes.duty",
     "services.intake.routes.pages",
     "services.intake.routes.answers",
+    "services.intake.routes.push",
 )
 
 
