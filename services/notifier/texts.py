@@ -25,7 +25,7 @@ DRILL = "【演练 DRILL】"
 
 
 def time_left(page: PageContent, now: datetime) -> str:
-    """ "还剩2分10秒" before the reach deadline, "已超时1分5秒" after it."""
+    """"还剩2分10秒" before the reach deadline, "已超时1分5秒" after it."""
     if page.reach_due_at is None:
         return ""
     seconds = round((page.reach_due_at - now).total_seconds())
