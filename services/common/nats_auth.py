@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from events.subjects import SECRETS_BUCKET
+from events.subjects import PUSH_SUBSCRIPTIONS_BUCKET, SECRETS_BUCKET
 from services.common.private_files import private_dir, write_private
 from services.common.settings import Settings
 
@@ -58,13 +58,21 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
         "$KV.roster.>",
         "$KV.devices.>",
         f"$KV.{SECRETS_BUCKET}.>",
+        f"$KV.{PUSH_SUBSCRIPTIONS_BUCKET}.>",  # a person's browsers subscribe and unsubscribe
         "audit.query.>",
     ),
     "dispatcher": (),
     "deadlines": (),
-    "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),
+    "notifier": (
+        "$KV.notifier.>",
+        "$JS.API.STREAM.CREATE.KV_notifier",
+        f"$KV.{PUSH_SUBSCRIPTIONS_BUCKET}.>",  # forgets a subscription the push service says is gone
+    ),
     "audit": ("$O.audit.>", "$JS.API.STREAM.CREATE.OBJ_audit", "$JS.API.STREAM.PURGE.OBJ_audit"),
 }
+
+# The services that read the Web Push subscriptions bucket.
+PUSH_SUBSCRIBERS = ("intake", "notifier")
 
 # Services that answer requests (the audit answers the intake's report queries).
 ANSWERS_REQUESTS = ("audit",)
@@ -104,6 +112,10 @@ def _reads_of(stream: str) -> list[str]:
 def publish_denied(service: str) -> list[str]:
     # The token key and device secrets: the intake's alone (a device secret signs alerts).
     denied: list[str] = [] if service == "intake" else _reads_of(f"KV_{SECRETS_BUCKET}")
+    # Push subscriptions (an endpoint and its keys let anyone push to that person's browser):
+    # the intake, which takes them, and the notifier, which pushes, only.
+    if service not in PUSH_SUBSCRIBERS:
+        denied += _reads_of(f"KV_{PUSH_SUBSCRIPTIONS_BUCKET}")
     for durable, owner in DURABLES.items():
         if owner == service:
             continue

@@ -51,6 +51,7 @@ ROUTERS = (
     "services.intake.routes.pages",
     "services.intake.routes.answers",
     "services.intake.routes.inbound",
+    "services.intake.routes.push",
 )
 
 

@@ -44,6 +44,21 @@ async def audit_page(call_id: CallIdPath) -> FileResponse:
     return _page("audit.html")
 
 
+@router.get("/sw.js", include_in_schema=False)
+async def service_worker() -> FileResponse:
+    """The responder app's service worker (Web Push): served from / so its scope is the app."""
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False)
+async def manifest() -> FileResponse:
+    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json")
+
+
 @router.get("/static/{name}", include_in_schema=False)
 async def static_file(name: str) -> FileResponse:
     path = (STATIC / name).resolve()

@@ -87,10 +87,14 @@ async function start(token) {
   document.getElementById("me").textContent = me.name;
   document.getElementById("mystatus").textContent = t(me.status || "available");
   connect();
+  startPush();
 }
 
 document.getElementById("login").addEventListener("submit", (e) => { e.preventDefault(); start(document.getElementById("token").value); });
-document.getElementById("logout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); location.reload(); });
+document.getElementById("logout").addEventListener("click", async () => {
+  if (me) await unsubscribePush(me);  // a shared phone stops getting this person's pages
+  localStorage.removeItem(TOKEN_KEY); location.reload();
+});
 document.getElementById("available").addEventListener("click", () => setAvailability("available"));
 document.getElementById("away").addEventListener("click", () => setAvailability("away"));
 loadTexts().then(() => { const token = localStorage.getItem(TOKEN_KEY); if (token) start(token); });
