@@ -1,8 +1,9 @@
 """Composition root of the notifier: channels configured from the environment.
 
-``DISPATCH1310_WEBHOOK_SECRET`` signs webhooks (default: a development secret);
-``DISPATCH1310_SMS_URL`` (+ ``DISPATCH1310_SMS_TOKEN``) selects the HTTP SMS gateway,
-otherwise texts are logged (development).
+``DISPATCH1310_WEBHOOK_SECRET`` signs webhooks (default: a development secret); SMS by
+``DISPATCH1310_SMS_PROVIDER`` (``twilio``, ``http`` with ``DISPATCH1310_SMS_URL``, else logged)
+and voice by ``DISPATCH1310_VOICE_URL`` (else logged): see providers.py. Web Push signs with
+the data dir's VAPID key; group robots need no setting (their URLs are in the roster).
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from nats.js.api import DeliverPolicy
 
 from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.consumer import subscribe_events
+from services.common.push_subscriptions import PushSubscriptions
 from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
 from services.common.streams import connect, ensure_streams
-from services.notifier.channels import Channel, HttpSms, LoggingSms, WebhookChannel
+from services.common.vapid import load_vapid
+from services.notifier.channels import Channel, WebhookChannel
 from services.notifier.handlers import Channels, Notifier
+from services.notifier.providers import sms_channel_from_env, voice_channel_from_env
+from services.notifier.push import WebPushChannel
 from services.notifier.rate_limit import PerPersonLimit
+from services.notifier.robots import DingTalkRobot, WeComRobot
 
 DURABLE = "notifier"
 PARTITIONS = 8
@@ -49,11 +55,14 @@ async def build(
     rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
     http = httpx.AsyncClient(timeout=5)
     webhook = WebhookChannel(http, os.environ.get("DISPATCH1310_WEBHOOK_SECRET", "dispatch1310-dev-secret"))
-    sms_url = os.environ.get("DISPATCH1310_SMS_URL")
-    chosen_sms = sms or (
-        HttpSms(http, sms_url, os.environ.get("DISPATCH1310_SMS_TOKEN")) if sms_url else LoggingSms()
+    configured = Channels(
+        sms=sms or sms_channel_from_env(http, os.environ),
+        webhook=webhook,
+        push=WebPushChannel(http, await PushSubscriptions.open(nc), load_vapid(settings.data_dir)),
+        voice=voice_channel_from_env(http, os.environ, f"{settings.public_url}/api/inbound/voice"),
+        wecom=WeComRobot(http),
+        dingtalk=DingTalkRobot(http),
     )
-    configured = Channels(sms=chosen_sms, webhook=webhook)
     links = AnswerLinks(load_link_key(settings.data_dir), settings.public_url)
     notifier = Notifier(nc, rosters, replace(configured, **channels), limit or PerPersonLimit(), links)
     router = NatsRouter()
