@@ -13,7 +13,7 @@ from events.models import (
     ResponderArrived,
     ResponderEnRoute,
 )
-from services.common.aggregate import CallState
+from services.common.aggregate import ACTIVE, ENGAGED, CallState
 from services.common.event_store import StoredEvent
 
 ENVELOPE = {"event_id", "type", "call_id", "at", "version"}
@@ -71,7 +71,49 @@ def call_view(state: CallState, now: datetime) -> dict[str, Any]:
             for a in state.assignments.values()
         ],
         "stages": stages,
+        "reach": reach_view(state),
+        "unreached": unreached(state),
     }
+
+
+def reach_view(state: CallState) -> list[dict[str, Any]]:
+    """Who was sent what on which channel, and whether it failed: the latest try of each
+    page on each channel, oldest first."""
+    notices = sorted(state.notices.values(), key=lambda n: n.at)
+    return [
+        {
+            "responder_id": n.responder_id,
+            "dispatch_id": n.dispatch_id,
+            "method": n.method,
+            "attempt": n.attempt,
+            "ok": n.ok,
+            "error": n.error or None,
+            "at": n.at.isoformat(),
+        }
+        for n in notices
+    ]
+
+
+def unreached(state: CallState) -> bool:
+    """Nobody is being reached: an open call, not held for the desk, with nobody who accepted
+    and either nobody paged at all or every page awaiting an answer failed on every channel
+    it was tried on. A page not yet reported on by the notifier counts as on its way."""
+    if not state.is_open or state.held is not None:
+        return False
+    active = [a for a in state.assignments.values() if a.status in ACTIVE]
+    if any(a.status in ENGAGED for a in active):
+        return False
+    if not active:
+        return True
+    for page in active:  # every one of them is awaiting an answer ("paged")
+        tried = [
+            n
+            for n in state.notices.values()
+            if n.dispatch_id == page.dispatch_id and n.responder_id == page.responder_id
+        ]
+        if not tried or any(n.ok for n in tried):
+            return False
+    return True
 
 
 # A responder's acts. Their actor is the responder; ``by`` (the timeline's ``recorded_by``) names

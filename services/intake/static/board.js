@@ -14,6 +14,17 @@ function cell(call, stage, now) {
   return node;
 }
 
+// How each page went out: one badge per channel, red with its error when it failed.
+function reachBadges(call, assignee) {
+  return (call.reach || []).filter((r) => r.dispatch_id === assignee.dispatch_id && r.responder_id === assignee.id)
+    .map((r) => el("span", {
+      class: `badge channel ${r.ok ? "ok" : "failed"}`,
+      "data-reach": `${r.responder_id}:${r.method}`,
+      "data-ok": String(r.ok),
+      title: r.ok ? `${t("reach_sent")} ${new Date(r.at).toLocaleTimeString()}` : `${t("reach_failed")}: ${r.error || ""}`,
+    }, `${t(`method_${r.method}`)} ${r.ok ? "✓" : "✗"}`, r.ok ? "" : ` ${r.error || t("reach_failed")}`));
+}
+
 function render() {
   const district = document.getElementById("district").value;
   const now = Date.now();
@@ -22,13 +33,16 @@ function render() {
     // The people of the call's district, and those of the level now handling it.
     const candidates = people.filter((p) => (call.district_id && p.district_id === call.district_id) || (!p.district_id && p.level === call.level));
     const select = el("select", { "aria-label": t("assign") }, ...candidates.map((p) => el("option", { value: p.id }, `${p.name} (${t(p.status)})`)));
-    const rowClass = call.held ? "held" : call.level !== "building" ? "escalated" : "";
+    const rowClass = call.held ? "held" : call.unreached ? "unreached" : call.level !== "building" ? "escalated" : "";
     return el("tr", { class: rowClass, "data-call": call.call_id },
       el("td", {}, el("a", { href: `/calls/${call.call_id}` }, call.call_id.slice(0, 8)),
         call.held ? el("span", { class: "badge held", title: t("held_hint") }, "⏸ ", t("held")) : ""),
       el("td", {}, t(`kind_${call.kind}`), " ", el("span", { class: "badge", "data-source": call.source }, t(`source_${call.source}`)), call.drill ? el("span", { class: "badge drill" }, t("drill")) : ""),
       el("td", {}, t(`level_${call.level}`), call.level !== "building" ? el("span", { class: "badge" }, t("escalated")) : ""),
-      el("td", {}, call.assignees.map((a) => `${a.name} (${t(`dispatch_${a.status}`)})`).join(", ")),
+      el("td", { class: "reach" },
+        call.unreached ? el("span", { class: "badge unreached", "data-unreached": "", title: t("unreached_hint") }, "⚠ ", t("unreached")) : "",
+        call.assignees.map((a) => el("div", { class: "assignee", "data-assignee": a.id },
+          `${a.name} (${t(`dispatch_${a.status}`)})`, " ", ...reachBadges(call, a)))),
       cell(call, "contact", now), cell(call, "reach", now), cell(call, "onsite", now),
       el("td", {}, select, el("button", { type: "button", "data-assign": call.call_id, onclick: () => assign(call.call_id, select.value) }, t("assign"))),
       el("td", { class: "actions" },
