@@ -109,7 +109,9 @@ def unreached(state: CallState) -> bool:
         tried = [
             n
             for n in state.notices.values()
-            if n.dispatch_id == page.dispatch_id and n.responder_id == page.responder_id
+            if n.dispatch_id == page.dispatch_id
+            and n.responder_id == page.responder_id
+            and "-robot" not in n.method  # a district group saw it: not the person themselves
         ]
         if not tried or any(n.ok for n in tried):
             return False

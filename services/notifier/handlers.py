@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from services.common.aggregate import CallState, fold
 from services.common.answer_links import AnswerLinks
 from services.common.calls import Calls
 from services.common.clock import Clock, SystemClock
-from services.common.event_store import StoredEvent
+from services.common.event_store import ConcurrencyConflict, StoredEvent
 from services.common.ids import derive
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.roster_store import RosterHolder
@@ -44,6 +45,7 @@ from services.notifier.rules import Step, plan, recorded_methods, should_send
 from services.notifier.texts import markdown_text, sms_text, voice_text
 
 log = structlog.get_logger("notifier")
+LATEST_KEPT = 2000  # calls whose last seen state is kept, to record outcomes without a reload
 
 
 NO_PUSH = Unreachable("push: no push service configured")
@@ -99,6 +101,8 @@ class Notifier:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._latest: OrderedDict[str, tuple[CallState, int]] = OrderedDict()  # call -> as last seen
+        self._locks = [asyncio.Lock() for _ in range(64)]  # outcomes of one call, one at a time
 
     async def handle(self, event: Fact, seq: int = 0) -> asyncio.Future[None] | None:
         """Send the steps of a page due now; the pending outcome of its later steps, if any."""
@@ -117,15 +121,13 @@ class Notifier:
             steps.append(Step("none", "none", event.at, first_word=True))
         content = page_content(state, event, roster, self.links.url(event.call_id, event.dispatch_id))
         now = self.clock.now()
-        later: list[Step] = []
-        for step in steps:
-            if step.at > now:
-                later.append(step)
-            elif should_send(step, state, event.dispatch_id):
-                held = await self._send(step, content)
-                if held is not None:
-                    later.append(step)  # its text waits for the phone's window: in the background
-            # else: a late step of a page already answered or ended: the rules stopped
+        later = [step for step in steps if step.at > now]
+        # Due now, all at once (push, SMS and the robots go together): a late step of a page
+        # already answered or ended is not sent (the rules stopped).
+        due = [step for step in steps if step.at <= now and should_send(step, state, event.dispatch_id)]
+        outcomes = await asyncio.gather(*(self._send(step, content) for step in due))
+        # a text past the phone's budget waits for its window, in the background
+        later = [step for step, held in zip(due, outcomes, strict=True) if held is not None] + later
         if not later:
             self._done.add(event.dispatch_id)
             return None
@@ -135,8 +137,10 @@ class Notifier:
         return outcome
 
     async def _load(self, call_id: str) -> tuple[CallState, list[StoredEvent]]:
-        stored, _ = await self.store.load(call_id)
-        return fold(call_id, (item.event for item in stored)), list(stored)
+        stored, version = await self.store.load(call_id)
+        state = fold(call_id, (item.event for item in stored))
+        self._remember(call_id, state, version)
+        return state, list(stored)
 
     async def _run_later(self, page: ResponderAssigned, content: PageContent, steps: list[Step]) -> None:
         for step in steps:
@@ -214,7 +218,7 @@ class Notifier:
             for page in message.pages:
                 await self._dead_letter(page, method, message.text, error)
         for page in message.pages:
-            await self.calls.execute(
+            await self._record(
                 RecordNotification(
                     call_id=page.call_id,
                     responder_id=message.person_id,
@@ -224,6 +228,30 @@ class Notifier:
                     error=error,
                 )
             )
+
+    async def _record(self, command: RecordNotification) -> None:
+        """Append one outcome, on the call as last loaded or written here when that is still
+        its end (no reload per outcome), else as loaded now. Outcomes of one call are recorded
+        one at a time: the steps of a page, sent together, do not race each other."""
+        call_id = command.call_id
+        async with self._locks[hash(call_id) % len(self._locks)]:
+            known = self._latest.pop(call_id, None)
+            for _ in range(8):
+                state, version = known if known is not None else await self.calls.load(call_id)
+                try:
+                    state, version, _events = await self.calls.apply(state, version, command)
+                except ConcurrencyConflict:
+                    known = None
+                    continue
+                self._remember(call_id, state, version)
+                return
+            raise ConcurrencyConflict(call_id, version)
+
+    def _remember(self, call_id: str, state: CallState, version: int) -> None:
+        self._latest[call_id] = (state, version)
+        self._latest.move_to_end(call_id)
+        while len(self._latest) > LATEST_KEPT:
+            self._latest.popitem(last=False)
 
     def _hold(self, page: Page) -> asyncio.Future[None]:
         log.warning("page_held", person=page.person_id, call_id=page.call_id, held=self.pacer.held_count)

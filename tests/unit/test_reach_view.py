@@ -93,7 +93,7 @@ def test_pages_that_ended_leave_nobody_being_reached() -> None:
 
 def test_a_group_robot_does_not_reach_the_person_paged() -> None:
     call = Call().page("g1").sent("g1", "sms", "bad number")
-    call.do(c.RecordNotification(call_id=CALL, responder_id="robot:d1", dispatch_id="d-g1", method="wecom"))
+    call.sent("g1", "wecom-robot")  # the district's group was told (recorded on g1's page)
     assert unreached(call.state)
 
 
