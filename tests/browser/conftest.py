@@ -37,3 +37,21 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def assert_accessible(page: Page, name: str) -> None:
+    """axe-core on the page as it is now: no serious or critical violation (the full report is
+    kept beside the screenshots as ``<name>.axe.json``)."""
+    import json
+
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    violations = results.response["violations"]
+    (ARTIFACTS / f"{name}.axe.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
+    grave = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not grave, grave
