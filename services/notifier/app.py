@@ -16,8 +16,9 @@ import httpx
 from faststream.nats import NatsRouter
 from nats.js.api import DeliverPolicy
 
+from events import subjects
 from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.consumer import subscribe_events
+from services.common.consumer import keep_ack_wait, subscribe_events
 from services.common.push_subscriptions import PushSubscriptions
 from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
@@ -34,10 +35,12 @@ from services.notifier.robots import DingTalkRobot, WeComRobot
 
 DURABLE = "notifier"
 PARTITIONS = 8
-# How long a message may go unacked before JetStream redelivers it: outlasts a webhook's
-# retries, and a page held for a rate-limited phone is kept "in progress" until it is sent,
-# so this is also how soon a held page is redelivered to the next notifier after a restart.
-ACK_WAIT_S = 60.0
+# How long a message may go unacked before JetStream redelivers it. The consumer tells
+# JetStream "in progress" while a page is being sent (a webhook retried), while its later steps
+# wait (voice after a while) and while its text is held for a rate-limited phone; so this is
+# only how soon the pages of a notifier that died come back to the next one: soon enough for
+# a voice step still to ring before its page ends.
+ACK_WAIT_S = 10.0
 
 
 async def build(
@@ -68,8 +71,8 @@ async def build(
     router = NatsRouter()
     # A new notifier starts from now: it must not text people about last year's calls.
     # Calls are delivered concurrently (in order within a call), so a webhook being retried
-    # (up to ~28 s: 5 tries of 5 s plus backoff) holds up only its own call, and the ack wait
-    # outlasts those retries so a slow delivery is not redelivered while it is still trying.
+    # (up to ~28 s: 5 tries of 5 s plus backoff) holds up only its own call, and is kept "in
+    # progress" so it is not redelivered while it is still trying.
     partitions = subscribe_events(
         router,
         nc,
@@ -80,6 +83,7 @@ async def build(
         ack_wait_s=ack_wait_s,
     )
     assert partitions is not None
+    await keep_ack_wait(nc, subjects.CALLS_STREAM, DURABLE, ack_wait_s)
     broker = service_broker(settings.nats_url)
     broker.include_router(router)
     # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.

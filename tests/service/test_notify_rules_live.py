@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.common.embedded_nats import EmbeddedNats
-from services.common.roster import NotifyStep, load_roster_file
+from services.common.roster import DEMO_ROSTER, NotifyStep, load_roster_file
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
 from services.notifier.channels import Message
@@ -81,3 +81,43 @@ async def test_voice_rings_later_only_while_the_page_is_unanswered(system: Syste
     )
     # Redelivered after its steps ran: nothing is sent again.
     assert await notifier.handle(page_b) is None and len(voice.sent) == 1
+
+
+async def test_a_voice_step_survives_a_notifier_restart(system: System) -> None:
+    """The notifier stops while a page's voice call waits: the next notifier is given the page
+    again (after the short ack wait) and rings it, once."""
+    import yaml
+
+    from services.notifier.app import build
+    from tests.support import running, wait_for
+
+    roster = yaml.safe_load(DEMO_ROSTER.read_text())
+    for person in roster["districts"][0]["buildings"][0]["members"]:
+        person["notify"] = [{"method": "sms", "after_s": 0}, {"method": "voice", "after_s": 3}]
+    loaded = await system.http.post(
+        "/api/roster", content=yaml.safe_dump(roster, allow_unicode=True), headers=bearer("demo-supervisor")
+    )
+    assert loaded.status_code == 200, loaded.text
+    settings = system.settings
+    sms, voice = Capturing(), Capturing()
+    async with running(await build(settings, sms=sms, voice=voice, ack_wait_s=1.0)):
+        call_id = (await system.raise_call("b12"))["call_id"]
+        await wait_for(lambda: sms.sent, timeout=10, what="the page's text")
+    assert voice.sent == []  # stopped before the voice step's time
+    async with running(await build(settings, sms=sms, voice=voice, ack_wait_s=1.0)):
+        await wait_for(lambda: voice.sent, timeout=15, what="the voice call rung by the next notifier")
+        sent = await system.log.wait_type(call_id, "NotificationSent", count=2)
+    assert [m.call_id for m in voice.sent] == [call_id] and len(sms.sent) == 1
+    assert sorted(e.method for e in sent) == ["sms", "voice"]
+
+
+async def test_an_existing_consumer_takes_the_new_ack_wait(system: System) -> None:
+    from nats.js.api import ConsumerConfig
+
+    from services.common.consumer import keep_ack_wait
+
+    js = system.nc.jetstream()
+    await js.add_consumer("CALLS", ConsumerConfig(durable_name="old-notifier", ack_wait=60.0))
+    await keep_ack_wait(system.nc, "CALLS", "old-notifier", 10.0)
+    assert (await js.consumer_info("CALLS", "old-notifier")).config.ack_wait == 10.0
+    await keep_ack_wait(system.nc, "CALLS", "no-such-consumer", 10.0)  # nothing to update
