@@ -111,4 +111,6 @@ def test_a_notification_is_recorded_once_per_dispatch_and_method_even_on_a_close
     failed = record.model_copy(update={"method": "none", "error": "no contact method"})
     (dead,) = decide_call(state, failed, T0, ids)
     assert dead.type == "NotificationFailed" and dead.error == "no contact method"
-    assert evolve(state, sent) == replace(state, events=state.events + 1)
+    after = evolve(state, sent)  # the call stays closed; only what reached whom is noted
+    assert replace(after, notices={}) == replace(state, events=state.events + 1)
+    assert [(n.responder_id, n.method, n.ok) for n in after.notices.values()] == [("r1", "sms", True)]
