@@ -30,6 +30,11 @@ class DeliveryFailed(Exception):
         self.attempts = attempts
 
 
+class NotSetUp(DeliveryFailed):
+    """The person has not set this channel up (no browser subscribed to push): nothing was
+    tried. Recorded as a failure only when the page has no other way to reach them."""
+
+
 @dataclass(frozen=True)
 class Message:
     """One sending on one channel: to ``address`` (a phone, a URL; "" for push, which goes to

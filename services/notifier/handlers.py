@@ -37,7 +37,7 @@ from services.common.event_store import ConcurrencyConflict, StoredEvent
 from services.common.ids import derive
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.roster_store import RosterHolder
-from services.notifier.channels import Channel, DeliveryFailed, Message, Unreachable
+from services.notifier.channels import Channel, DeliveryFailed, Message, NotSetUp, Unreachable
 from services.notifier.content import PageContent, page_content
 from services.notifier.pacing import Batch, Pacer, Page
 from services.notifier.rate_limit import PerPersonLimit
@@ -183,7 +183,7 @@ class Notifier:
             else content.dispatch_id
         )
         message = Message(person_id, step.address, text, (content,), reference, step.secret)
-        await self._deliver(channel, step.method, message)
+        await self._deliver(channel, step.method, message, optional=step.optional)
         return None
 
     @staticmethod
@@ -207,13 +207,17 @@ class Notifier:
             log.info("pages_combined", person=batch.person_id, calls=[c.call_id for c in contents])
         await self._deliver(self.channels.sms, "sms", message)
 
-    async def _deliver(self, channel: Channel, method: str, message: Message) -> None:
+    async def _deliver(self, channel: Channel, method: str, message: Message, optional: bool = False) -> None:
         """Send ``message``, then record the outcome on each of its pages' calls; a failure is
-        dead-lettered (per page) before it is recorded."""
+        dead-lettered (per page) before it is recorded. An ``optional`` step the person has not
+        set up is skipped: nothing was tried, nothing is recorded."""
         error: str | None = None
         try:
             attempt = await channel.send(message) or 1
         except DeliveryFailed as exc:
+            if optional and isinstance(exc, NotSetUp):
+                log.debug("step_not_set_up", person=message.person_id, method=method, reason=str(exc))
+                return
             attempt, error = exc.attempts, str(exc)
             for page in message.pages:
                 await self._dead_letter(page, method, message.text, error)

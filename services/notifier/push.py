@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.common.push_subscriptions import PushSubscription, b64url_decode
 from services.common.vapid import VapidKeys
-from services.notifier.channels import DeliveryFailed, Message
+from services.notifier.channels import DeliveryFailed, Message, NotSetUp
 
 log = structlog.get_logger("notifier")
 
@@ -67,7 +67,7 @@ class WebPushChannel:
         except Exception as exc:
             raise DeliveryFailed(f"push: subscriptions unavailable: {exc!r}") from None
         if not browsers:
-            raise DeliveryFailed("push: no browser subscribed")
+            raise NotSetUp("push: no browser subscribed")
         payload = json.dumps(message.first.payload(), ensure_ascii=False).encode()
         failures: list[str] = []
         for browser in browsers:

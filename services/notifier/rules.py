@@ -29,6 +29,7 @@ class Step:
     address: str = ""
     secret: str | None = None
     first_word: bool = False  # at the page's start: sent even if the person answered meanwhile
+    optional: bool = False  # not set up by the person (push with no browser): skipped, not failed
 
 
 def plan(
@@ -45,10 +46,16 @@ def plan(
         steps.append(Step(method, robot.type, page.at, robot.url, robot.secret, first_word=True))
     if person is None:
         return steps
-    for rule in person.rules(page.ack_timeout_s):
+    rules = person.rules(page.ack_timeout_s)
+    for rule in rules:
         at = page.at + timedelta(seconds=rule.after_s)
         address = "" if rule.method == "push" else person.address_of(rule.method) or ""
-        steps.append(Step(rule.method, rule.method, at, address, first_word=rule.after_s == 0))
+        # Push is one way among others for most people: when they have not subscribed a
+        # browser it is skipped; for someone it is the only way to reach, it is a failure.
+        optional = rule.method == "push" and len(rules) > 1
+        steps.append(
+            Step(rule.method, rule.method, at, address, first_word=rule.after_s == 0, optional=optional)
+        )
     return sorted(steps, key=lambda step: step.at)
 
 

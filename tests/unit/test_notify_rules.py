@@ -52,6 +52,7 @@ def test_default_rules_push_and_sms_at_once_voice_before_the_page_ends() -> None
         ("sms", 0),
         ("voice", 30),  # 60 s by default, but a 45 s page would end first: two thirds of it
     ]
+    assert [s.optional for s in steps] == [True, False, False]  # push without a browser: skipped
     long_page = paged("g1", ack_timeout_s=120)
     assert [
         (s.at - long_page.at).total_seconds() for s in plan(long_page, ROSTER.people["g1"], ROSTER, "b12")
