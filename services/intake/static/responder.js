@@ -206,9 +206,9 @@ function connect() {
     const known = calls.get(id) || {};
     const notes = data.note ? [...(known.notes || []), data.note] : known.notes;
     const call = { ...known, ...data.call, notes };
-    const wasHolding = known.status === "open" && ACTIVE.has(mineOf(known).status);
+    const onScreen = Boolean(known.call_id) && !known.closed && shown(known);  // its card was there
     if (call.status !== "open") {
-      if (data.by === me.id || !wasHolding) { calls.delete(id); render(); return; }
+      if (data.by === me.id || !onScreen) { calls.delete(id); render(); return; }
       call.closed = closing(data, call);
       say(`${t(`kind_${call.kind}`)} · ${place(call)}: ${call.closed.text}`);
       setTimeout(() => { if (calls.get(id) && calls.get(id).closed) { calls.delete(id); render(); } }, CLOSED_KEEP_MS);
