@@ -162,6 +162,8 @@ async def test_the_resident_sees_who_is_coming_and_how_the_call_closed(
     # says changes, so a screen reader hears each change once.
     for _ in range(3):
         await next_poll(page)
+    quiet = "n => !n.closest('[aria-live], [role=status], [role=alert]')"
+    assert await page.locator("#stages").evaluate(quiet)  # the ticking countdowns are not announced
     announced = await page.evaluate("window.__announced")
     assert announced[-2:] == ["正在联系 网格员 杨帆…", "网格员 杨帆 已接单，正在赶来"], announced
     assert len(announced) == len(set(announced)) <= 3, announced  # maybe "finding someone" first

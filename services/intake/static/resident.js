@@ -198,7 +198,7 @@ async function raiseWithRetry(body) {
 }
 
 // A refused input names its field in the resident's language (the server's words are English).
-const FIELDS = { "caller.name": "name", "caller.phone": "phone", building_id: "building", kind: "kind", note: "note", address: "note" };
+const FIELDS = { "caller.name": "name", "caller.phone": "phone", building_id: "building", kind: "kind", note: "note" };
 
 function fieldAtFault(error) {
   const detail = error.detail;
