@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from events.models import (
+    LEVELS,
     STAGES,
     CallEvent,
     DispatchAccepted,
@@ -13,7 +14,7 @@ from events.models import (
     ResponderArrived,
     ResponderEnRoute,
 )
-from services.common.aggregate import ACTIVE, ENGAGED, CallState
+from services.common.aggregate import ACTIVE, ENGAGED, Assignment, CallState
 from services.common.event_store import StoredEvent
 
 ENVELOPE = {"event_id", "type", "call_id", "at", "version"}
@@ -55,6 +56,9 @@ def call_view(state: CallState, now: datetime) -> dict[str, Any]:
         "address": raised.address,
         "raised_at": raised.at.isoformat(),
         "outcome": state.outcome,
+        "closed_at": state.closed_at.isoformat() if state.closed_at else None,
+        "kinds": sorted(state.kinds),  # its own kind and those of the calls that joined it
+        "handling": person_view(handling(state)),
         "contact": None
         if contact is None
         else {"id": contact.responder_id, "name": contact.name, "phone": contact.phone},
@@ -73,6 +77,39 @@ def call_view(state: CallState, now: datetime) -> dict[str, Any]:
         "stages": stages,
         "reach": reach_view(state),
         "unreached": unreached(state),
+    }
+
+
+# How far a person who answered has come, furthest first.
+PROGRESS = {"arrived": 0, "enroute": 1, "accepted": 2}
+
+
+def handling(state: CallState) -> Assignment | None:
+    """The one person the resident sees as theirs now: whoever is coming (furthest along
+    first, then the first paged), else, on an open call, the first person being paged at the
+    level now handling it (or above: professionals paged at once for a fire). Never someone
+    who declined or timed out, nor someone still paged at a level the call has left."""
+    engaged = [a for a in state.assignments.values() if a.status in ENGAGED]
+    if engaged:
+        return min(engaged, key=lambda a: (PROGRESS[a.status], a.assigned_at))
+    if not state.is_open:
+        return None
+    floor = LEVELS.index(state.level)
+    paged = [a for a in state.assignments.values() if a.status == "paged" and LEVELS.index(a.level) >= floor]
+    if not paged:
+        return None
+    return min(paged, key=lambda a: (a.level != state.level, a.team_id is not None, a.assigned_at))
+
+
+def person_view(who: Assignment | None) -> dict[str, Any] | None:
+    if who is None:
+        return None
+    return {
+        "id": who.responder_id,
+        "name": who.name,
+        "phone": who.phone,
+        "level": who.level,
+        "status": who.status,
     }
 
 

@@ -181,7 +181,13 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
         if state.status == "merged" and primary.is_open:
             return joined
         if state.is_closed:  # resolved with it, or cancelled by its own caller
-            return {**joined, "status": PUBLIC_STATUS[state.status], "outcome": state.outcome}
+            closed_at = state.closed_at.isoformat() if state.closed_at else None
+            return {
+                **joined,
+                "status": PUBLIC_STATUS[state.status],
+                "outcome": state.outcome,
+                "closed_at": closed_at,
+            }
     # A merged call whose joined call closed is about to be dispatched on its own: still open.
     return call_view(state, now)
 
