@@ -21,8 +21,14 @@ def pad(text: str, columns: int, right: bool = False) -> str:
     return space + text if right else text + space
 
 
+def single_line(text: str) -> str:
+    """One line: a resident's note with line breaks or tabs would break the table."""
+    return " ".join(text.split())
+
+
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
     """Columns separated by two spaces; the columns numbered in ``right`` aligned right."""
+    rows = [[single_line(text) for text in row] for row in rows]
     widths = [width(h) for h in headers]
     for row in rows:
         for index, cell in enumerate(row):
