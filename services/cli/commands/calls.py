@@ -169,7 +169,7 @@ def essentials(event: dict[str, Any], names: Names, tz: Any) -> str:
         verb = "accepted" if kind == "DispatchAccepted" else "declined"
         return f"{verb} (via {d.get('channel', 'app')})" + _note(d)
     if kind == "DispatchTimedOut":
-        return "did not answer in time: the next one is paged"
+        return "did not answer in time"
     if kind == "ResponderEnRoute":
         return "on the way" + _note(d)
     if kind == "ResponderArrived":
