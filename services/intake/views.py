@@ -89,6 +89,7 @@ def desk_view(state: CallState, now: datetime) -> dict[str, Any]:
         **call_view(state, now),
         "caller": raised.caller.model_dump(),
         "note": raised.note,
+        "raised_level": raised.level,  # above it now: escalated
         "closed_at": state.closed_at.isoformat() if state.closed_at else None,
     }
 
