@@ -11,7 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from events.commands import RecordNotification
+from services.common.calls import Calls
+from services.common.clock import SystemClock
 from services.common.embedded_nats import EmbeddedNats
+from services.common.jetstream_store import JetStreamEventStore
 from services.common.settings import Settings, Targets
 from tests.browser.conftest import assert_accessible, shot
 from tests.conftest import System
@@ -28,11 +32,17 @@ def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
 
 
 async def a_typical_call(system: System) -> tuple[str, list[dict]]:
-    """Raised by a resident, paged, accepted (recorded by the desk for g1), a note, on site, closed."""
+    """Raised by a resident, paged (push sent, SMS failed), accepted (recorded by the desk for g1), a note, on site, closed."""
     other = await system.raise_call("b21", caller={"name": "陈", "phone": "13800000301"})
     await system.log.wait_type(other["call_id"], "ResponderAssigned")  # the stream moves on
     call_id = (await system.raise_call("b12"))["call_id"]
-    await system.log.wait_type(call_id, "ResponderAssigned")
+    page = (await system.log.wait_type(call_id, "ResponderAssigned"))[0]
+    calls = Calls(JetStreamEventStore(system.nc), SystemClock())
+    for method, error in (("push", None), ("sms", "provider answered 500")):
+        notice = RecordNotification(
+            call_id=call_id, responder_id="g1", dispatch_id=page.dispatch_id, method=method, error=error
+        )
+        await calls.execute(notice)
     for path, body, who in (
         ("accept", {"responder_id": "g1"}, DESK),
         ("notes", {"text": "带上沙袋"}, DESK),
@@ -87,6 +97,10 @@ async def test_the_timeline_reads_in_the_readers_language_and_time_and_prints_on
     await expect(accepted.locator("td.event")).to_have_text("接受")
     await expect(page.locator("#events tr[data-type=ResponderArrived] td").nth(4)).to_have_text("网格员 杨帆")
     await expect(page.locator("#events tr[data-type=NoteAdded] td").nth(5)).to_have_text("带上沙袋")
+    failed = page.locator("#events tr[data-type=NotificationFailed]")
+    await expect(failed.locator("td.event")).to_have_text("通知发送失败")
+    await expect(failed.locator("td").nth(5)).to_have_text("→ 网格员 杨帆 · 短信 ✗ provider answered 500")
+    await expect(failed.locator("td").nth(4)).to_have_text("系统")
     await expect(page.locator("#events tr[data-type=CallResolved] td").nth(5)).to_contain_text("已处置")
     actors = await page.locator("#events tr td:nth-child(5)").all_inner_texts()
     assert not [a for a in actors if re.fullmatch(r"[a-z]\d+", a.split(" ")[0])], actors
@@ -100,6 +114,9 @@ async def test_the_timeline_reads_in_the_readers_language_and_time_and_prints_on
     pdf = await page.pdf(format="A4", print_background=True)
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
     assert pages == 1, f"{pages} A4 pages"
+    await page.emulate_media(media="print")
+    await shot(page, "audit-print")
+    await page.emulate_media(media="screen")
 
     await page.click("#lang")
     await expect(raised.locator("td.event")).to_have_text("Call raised", timeout=5000)

@@ -53,15 +53,19 @@ const DETAILS = {
   NotificationFailed: (d) => [`${known("method_", d.method)} ✗ ${d.error || ""}`, d.attempt > 1 ? `${t("audit_attempt")} ${d.attempt}` : ""],
 };
 
+// Sent by the system to the person named in the event, not done by them.
+const SENT_TO = new Set(["NotificationSent", "NotificationFailed"]);
+
 function details(e) {
   const describe = DETAILS[e.type];
   const parts = describe ? describe(e.data) : Object.entries(e.data)
     .filter(([k, v]) => !k.endsWith("_id") && v !== null && v !== "" && typeof v !== "object").map(([k, v]) => `${k}: ${v}`);
+  if (SENT_TO.has(e.type)) parts.unshift(`→ ${e.actor_name || e.actor}`);
   return parts.filter((p) => p !== "" && p != null).flatMap((p, i) => (i ? [" · ", p] : [p]));
 }
 
 function actor(e, caller) {
-  let who = e.actor_name || e.actor;
+  let who = SENT_TO.has(e.type) ? "" : e.actor_name || e.actor;
   if (!who) who = e.type === "CallRaised" ? `${caller} (${t("audit_actor_caller")})` : t("audit_actor_system");
   if (!e.recorded_by) return who;
   return [`${who} `, el("span", { class: "recorded-by", "data-recorded-by": e.recorded_by },
