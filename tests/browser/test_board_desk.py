@@ -161,6 +161,7 @@ async def test_the_desk_board_on_a_desktop(system: System, browser: Browser) -> 
     await expect(board.locator("#mute")).to_have_attribute("aria-pressed", "true")
     await expect(board.locator("#mute")).to_contain_text("已静音")
     await expect(row).to_be_visible(timeout=5000)
+    assert await row.locator("select[data-assign-list] option").count() > 0  # again, on a reload
     silent = await raise_call(system, "b12", "赵")
     await expect(board.locator(f"tr[data-call='{silent}']")).to_be_visible(timeout=5000)
     assert await sounds(board) == []

@@ -52,6 +52,14 @@ function beep(kind) {
   } catch (e) { /* no audio on this device: the colours and texts still show */ }
 }
 
+// A browser lets a page sound only after a touch or a key: the desk's first one unlocks it.
+function unlockAudio() {
+  if (muted()) return;
+  try { audio = audio || new AudioContext(); audio.resume(); } catch (e) { /* no audio here */ }
+}
+document.addEventListener("pointerdown", unlockAudio);
+document.addEventListener("keydown", unlockAudio);
+
 function paintMute() {
   const button = document.getElementById("mute");
   button.setAttribute("aria-pressed", String(muted()));
