@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ from services.common.follow import StreamFollower
 from services.common.open_calls import OpenCallStates
 
 Listener = Callable[[StoredEvent, CallState], None]
+# Closed calls the desk's history can list (newest kept); older ones are in the audit's reports.
+CLOSED_KEPT = 5_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class LiveCalls:
         self._paged_in_call: dict[str, set[str]] = {}  # call -> persons indexed in _paged
         self._followed_seq = 0  # every fact's, call events or not
         self._moved = asyncio.Event()
+        self.closed: OrderedDict[str, CallState] = OrderedDict()  # in the order they closed
 
     def apply(self, item: StoredEvent) -> None:
         """Fold one event; closed calls leave the open set after listeners saw them close."""
@@ -54,8 +58,16 @@ class LiveCalls:
             return
         state = folded[1]
         self._index_pages(state)
+        if state.is_closed:
+            self._remember_closed(state)
         for listener in list(self._listeners):
             listener(item, state)
+
+    def _remember_closed(self, state: CallState) -> None:
+        self.closed.pop(state.call_id, None)
+        self.closed[state.call_id] = state
+        while len(self.closed) > CLOSED_KEPT:
+            self.closed.popitem(last=False)
 
     def _index_pages(self, state: CallState) -> None:
         call_id = state.call_id

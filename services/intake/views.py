@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from events.models import (
     LEVELS,
     STAGES,
     CallEvent,
+    CallRaised,
     DispatchAccepted,
     DispatchDeclined,
     ResponderArrived,
@@ -18,6 +20,8 @@ from services.common.aggregate import ACTIVE, ENGAGED, Assignment, CallState
 from services.common.event_store import StoredEvent
 
 ENVELOPE = {"event_id", "type", "call_id", "at", "version"}
+# Stored for the system's own checks, never shown to a reader (the caller's cancel secret).
+INTERNAL = {"caller_secret_sha256"}
 # A merged call is open to its resident: handled on the call it joined, or about to stand alone.
 PUBLIC_STATUS = {
     "new": "open",
@@ -113,6 +117,20 @@ def person_view(who: Assignment | None) -> dict[str, Any] | None:
     }
 
 
+def desk_view(state: CallState, now: datetime) -> dict[str, Any]:
+    """What the desk sees of a call: the public view, with the caller, their note and when it
+    closed (the desk phones the caller back; the public view never carries their phone)."""
+    raised = state.raised
+    assert raised is not None
+    return {
+        **call_view(state, now),
+        "caller": raised.caller.model_dump(),
+        "note": raised.note,
+        "raised_level": raised.level,  # above it now: escalated
+        "closed_at": state.closed_at.isoformat() if state.closed_at else None,
+    }
+
+
 def reach_view(state: CallState) -> list[dict[str, Any]]:
     """Who was sent what on which channel, and whether it failed: the latest try of each
     page on each channel, oldest first."""
@@ -170,21 +188,41 @@ def actor_of(event: CallEvent) -> str | None:
     return None
 
 
-def timeline_view(call_id: str, stored: list[StoredEvent]) -> dict[str, Any]:
+def timeline_view(
+    call_id: str, stored: list[StoredEvent], names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Every stored event of one call for a reader: ``step`` counts the call's own events
+    (1..n), ``seq`` is the stream's; ``actor_name``/``recorded_by_name`` come from ``names``
+    (roster ids to names; the caller's own name for ``caller``). No internal field is sent."""
     start = stored[0].event.at if stored else None
-    events = []
+    known = dict(names or {})
     for item in stored:
+        if isinstance(item.event, CallRaised) and item.event.caller.name:
+            known.setdefault("caller", item.event.caller.name)
+    events = []
+    for step, item in enumerate(stored, start=1):
         event = item.event
-        data = event.model_dump(mode="json", exclude=ENVELOPE, by_alias=True)
+        data = event.model_dump(mode="json", exclude=ENVELOPE | INTERNAL, by_alias=True)
+        actor = actor_of(event)
+        recorded_by = event.by if isinstance(event, RESPONDER_ACTS) else None
         events.append(
             {
+                "step": step,
                 "seq": item.seq,
                 "type": event.type,
                 "at": event.at.isoformat(),
                 "elapsed_s": round((event.at - start).total_seconds(), 3) if start else 0.0,
-                "actor": actor_of(event),
-                "recorded_by": event.by if isinstance(event, RESPONDER_ACTS) else None,
+                "actor": actor,
+                "actor_name": _name(known, actor),
+                "recorded_by": recorded_by,
+                "recorded_by_name": _name(known, recorded_by),
                 "data": data,
             }
         )
     return {"call_id": call_id, "events": events}
+
+
+def _name(names: Mapping[str, str], who: str | None) -> str | None:
+    if who is None:
+        return None
+    return names.get(who, who)

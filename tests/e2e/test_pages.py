@@ -191,7 +191,7 @@ async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_fal
     await expect(board.locator("#board")).to_be_visible()
 
     # An old resident phoned the committee: the desk raises the call for them.
-    await board.click("#phonein summary")
+    await board.click("#phonein-open")
     await board.fill("#pi-name", "独居老人")
     await board.fill("#pi-phone", "13800000077")
     await board.select_option("#pi-building", "b12")
@@ -204,7 +204,7 @@ async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_fal
 
     await row.locator("[data-action=note]").click()
     await row.locator("[data-action=escalate]").click()
-    await expect(row.locator("td").nth(2)).to_contain_text("已升级", timeout=5000)
+    await expect(row.locator("td.level")).to_contain_text("已升级", timeout=5000)
     await shot(board, "board-desk-actions")
     await row.locator("[data-action=false_alarm]").click()
     await expect(board.locator(f"tr[data-call='{call_id}']")).to_have_count(0, timeout=5000)
@@ -246,12 +246,14 @@ async def test_the_audit_page_shows_an_accept_the_desk_recorded_for_a_responder(
     await page.click("button[type=submit]")
     accepted = page.locator("#events tr[data-type=DispatchAccepted]")
     await expect(accepted).to_have_count(1, timeout=5000)
-    await expect(accepted.locator("td").nth(4)).to_have_text("g1 由 s1 代录（值班台）")
+    await expect(accepted.locator("td").nth(4)).to_have_text("网格员 杨帆 由 社区主任 周主任 代录（值班台）")
     arrived = page.locator("#events tr[data-type=ResponderArrived]")
-    await expect(arrived.locator("td").nth(4)).to_have_text("g1")
+    await expect(arrived.locator("td").nth(4)).to_have_text("网格员 杨帆")
     await shot(page, "audit-desk-recorded")
     await page.click("#lang")
-    await expect(accepted.locator("td").nth(4)).to_have_text("g1 by s1 (desk)", timeout=5000)
+    await expect(accepted.locator("td").nth(4)).to_have_text(
+        "网格员 杨帆 by 社区主任 周主任 (desk)", timeout=5000
+    )
     await context.close()
 
 

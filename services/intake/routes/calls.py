@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 
 from events import commands as c
-from events.models import Level
+from events.models import Kind, Level, UtcDatetime
 from services.common.aggregate import CallState
 from services.common.ids import call_id_for_key, derive, new_call_id
 from services.common.roster import Roster
@@ -26,6 +26,7 @@ from services.intake.auth import (
 )
 from services.intake.deps import IntakeDeps, deps_of, execute, load_call, retrying
 from services.intake.limits import CallRateLimiter, admit_raise
+from services.intake.live import LiveCalls
 from services.intake.routes.duty import duty_book
 from services.intake.schemas import (
     ActionIn,
@@ -39,7 +40,7 @@ from services.intake.schemas import (
     ReleaseIn,
     ResolveIn,
 )
-from services.intake.views import PUBLIC_STATUS, call_view, timeline_view
+from services.intake.views import PUBLIC_STATUS, call_view, desk_view, timeline_view
 
 router = APIRouter(
     prefix="/api/calls",
@@ -192,6 +193,40 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
     return call_view(state, now)
 
 
+HISTORY_SPAN = timedelta(hours=24)
+
+
+@router.get("")
+async def closed_calls(
+    request: Request,
+    status: Literal["closed"] = "closed",
+    since: UtcDatetime | None = Query(default=None, description="closed at or after; default 24 h ago"),
+    district: str | None = Query(default=None, max_length=64),
+    kind: Kind | None = None,
+    outcome: Literal["handled", "false_alarm", "referred", "cancelled"] | None = None,
+    who: Principal = Depends(require_supervisor),
+) -> dict[str, Any]:
+    """The desk's history: calls closed since ``since`` (the last 24 h by default), newest
+    first, as the board shows them (with when each closed and how)."""
+    deps = deps_of(request)
+    now = deps.clock.now()
+    start = since or now - HISTORY_SPAN
+    live: LiveCalls = deps.extras["live"]
+    rows = []
+    for state in reversed(live.closed.values()):
+        raised = state.raised
+        if raised is None or state.closed_at is None or state.closed_at < start:
+            continue
+        how = "cancelled" if state.status == "cancelled" else state.outcome
+        if district and raised.district_id != district:
+            continue
+        if (kind and raised.kind != kind) or (outcome and how != outcome):
+            continue
+        rows.append(desk_view(state, now))
+    rows.sort(key=lambda row: str(row["closed_at"]), reverse=True)
+    return {"status": status, "since": start.isoformat(), "calls": rows}
+
+
 @router.get("/{call_id}")
 async def get_call(call_id: CallIdPath, request: Request) -> dict[str, Any]:
     return await _view(deps_of(request), call_id)
@@ -209,7 +244,8 @@ async def get_timeline(
         if who.id not in state.assignments:
             raise HTTPException(403, f"call {call_id} was not dispatched to you")
     stored, _ = await deps.store.load(call_id)
-    return timeline_view(call_id, stored)
+    names = {person_id: person.name for person_id, person in deps.roster.people.items()}
+    return timeline_view(call_id, stored, names)
 
 
 RESPONDER_ACTIONS: dict[str, type[c.ResponderAction]] = {

@@ -15,7 +15,7 @@ from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, requi
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls
 from services.intake.sse import Outbox, sse_response
-from services.intake.views import actor_of, call_view
+from services.intake.views import actor_of, call_view, desk_view
 
 router = APIRouter(tags=["live"])
 
@@ -29,7 +29,7 @@ def board_rows(request: Request, district: str | None = None) -> list[dict[str, 
     now = deps_of(request).clock.now()
     calls = sorted(live_of(request).open.values(), key=lambda s: s.raised.at if s.raised else now)
     return [
-        call_view(state, now)
+        desk_view(state, now)
         for state in calls
         if state.is_open
         and state.raised is not None
@@ -55,7 +55,7 @@ async def board_stream(request: Request, who: Principal = Depends(require_superv
     def on_event(item: StoredEvent, state: CallState) -> None:
         if state.raised is None:
             return
-        view = call_view(state, deps.clock.now())
+        view = desk_view(state, deps.clock.now())
         outbox.send("update", {"event": item.event.type, "call": view}, item.seq)
 
     return sse_response(request, outbox, live.listen(on_event))
