@@ -6,7 +6,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from services.common.answer_links import AnswerLinks, load_link_key
-from tests.browser.conftest import PHONE, shot
+from tests.browser.conftest import PHONE, assert_accessible, shot
 from tests.conftest import System
 
 pytestmark = pytest.mark.browser
@@ -34,12 +34,14 @@ async def test_a_phone_opens_the_link_and_accepts_with_one_tap(system: System, b
     box = await accept.bounding_box()
     assert box is not None and box["height"] >= 60 and box["width"] >= 300
     await shot(phone, "answer-link-page")
+    await assert_accessible(phone, "answer-link-page")
     assert "DispatchAccepted" not in await system.log.types(call_id)  # opening it answered nothing
 
     await accept.tap()
     await expect(phone.locator("#result")).to_contain_text("已接单")
     await expect(phone.locator("#tel")).to_have_attribute("href", "tel:+8613800000000")
     await shot(phone, "answer-link-accepted")
+    await assert_accessible(phone, "answer-link-accepted")
     accepted = await system.log.wait_type(call_id, "DispatchAccepted")
     assert accepted[0].channel == "link" and accepted[0].responder_id == page_event.responder_id
     await context.close()
