@@ -10,7 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 
 from events import commands as c
-from events.models import Kind, Level, UtcDatetime
+from events.models import Kind, Level
 from services.common.aggregate import CallState
 from services.common.ids import call_id_for_key, derive, new_call_id
 from services.common.roster import Roster
@@ -196,11 +196,26 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
 HISTORY_SPAN = timedelta(hours=24)
 
 
+def _moment(text: str, name: str) -> datetime:
+    """An RFC 3339 time with its offset (a number or a local time without one is refused)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise HTTPException(422, f"{name}: an RFC 3339 time with an offset, e.g. 2026-06-27T08:00:00+08:00")
+    return moment
+
+
 @router.get("")
 async def closed_calls(
     request: Request,
     status: Literal["closed"] = "closed",
-    since: UtcDatetime | None = Query(default=None, description="closed at or after; default 24 h ago"),
+    since: str | None = Query(
+        default=None,
+        description="RFC 3339 with an offset: closed at or after; default 24 h ago",
+        json_schema_extra={"format": "date-time"},
+    ),
     district: str | None = Query(default=None, max_length=64),
     kind: Kind | None = None,
     outcome: Literal["handled", "false_alarm", "referred", "cancelled"] | None = None,
@@ -210,7 +225,7 @@ async def closed_calls(
     first, as the board shows them (with when each closed and how)."""
     deps = deps_of(request)
     now = deps.clock.now()
-    start = since or now - HISTORY_SPAN
+    start = _moment(since, "since") if since is not None else now - HISTORY_SPAN
     live: LiveCalls = deps.extras["live"]
     rows = []
     for state in reversed(live.closed.values()):
