@@ -33,7 +33,7 @@ def intake(quick: bool) -> dict[str, Any]:
                 rate=200,
                 seconds=3 if quick else 10,
                 max_seconds=3 if quick else 8,
-                open_calls=2_000 if quick else 10_000,
+                open_calls=500 if quick else 10_000,
             )
         )
 
