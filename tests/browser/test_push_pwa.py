@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from services.common.aggregate import fold
 from services.common.answer_links import AnswerLinks, load_link_key
@@ -27,16 +26,6 @@ from services.notifier.content import page_content
 from tests.conftest import System
 from tests.support import make_settings, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 pytestmark = pytest.mark.browser
 
 NOTIFICATIONS = """async (tag) => {
@@ -57,18 +46,6 @@ ANSWER = """async ({ tag, answer }) => {
     registration.active.postMessage({ type: "answer", answer, tag });
   });
 }"""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's chromium")
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
 from services.common.embedded_nats import EmbeddedNats
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.settings import Targets
 from services.common.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, FLAGS, assert_accessible, shot
+from tests.chromium import assert_accessible, chromium, shot
 from tests.conftest import System
 from tests.support import EventLog, bearer, make_settings, running, serving_intake, wait_for
 
@@ -70,15 +69,8 @@ async def system(
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def resident_page(

@@ -8,49 +8,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from services.audit.app import build as build_audit
 from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings, Targets
+from tests.chromium import chromium, shot
 from tests.conftest import System
 from tests.support import bearer, make_settings, running
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
     """Human-speed targets: a person clicking through pages takes seconds, not 0.5 s."""
     return make_settings(nats_server.url, tmp_path, targets=Targets(20, 40, 60))
-
-
-async def shot(page: Page, name: str) -> None:
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_resident_responder_board_and_audit(system: System, browser: Browser) -> None:
