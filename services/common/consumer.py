@@ -35,6 +35,9 @@ from services.common.streams import pull_inbox_prefix
 EventHandler = Callable[[Fact, int], Awaitable["asyncio.Future[None] | None"]]
 log = structlog.get_logger("consumer")
 T = TypeVar("T")
+# How long a handler still at work keeps its message "in progress": a handler stuck longer
+# (it should not be: every NATS request times out) lets JetStream redeliver the message.
+IN_PROGRESS_LIMIT_S = 120.0
 
 
 async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
@@ -166,13 +169,16 @@ def subscribe_events(
         handler (a webhook being retried) is not redelivered while it still works, so the ack
         wait can stay short and a crashed service's messages come back soon."""
         task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + IN_PROGRESS_LIMIT_S
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=ack_wait_s / 3)
                 if done:
                     return task.result()
-                with contextlib.suppress(Exception):
-                    await raw.in_progress()
+                if loop.time() < give_up_at:  # a handler stuck longer is left to redelivery
+                    with contextlib.suppress(Exception):
+                        await raw.in_progress()
         finally:
             if not task.done():
                 task.cancel()
