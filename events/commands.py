@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from events.models import (
+    AnswerChannel,
     Caller,
     Frozen,
     Kind,
@@ -65,6 +66,7 @@ class ResponderAction(Command):
     responder_id: str
     note: str = Field(default="", max_length=2000)
     by: str | None = None  # the desk (a supervisor, the duty officer) acting for the responder
+    channel: AnswerChannel = "app"  # accept/decline: the way the answer came
 
 
 class Accept(ResponderAction):

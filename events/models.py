@@ -118,12 +118,16 @@ class ContactShared(CallEvent):
     phone: str = ""
 
 
+AnswerChannel = Literal["app", "push", "link", "sms", "voice"]
+
+
 class DispatchAccepted(CallEvent):
     type: Literal["DispatchAccepted"] = "DispatchAccepted"
     responder_id: str
     dispatch_id: str
     note: str = ""
     by: str | None = None  # the desk person who recorded it for the responder; None: the responder
+    channel: AnswerChannel = "app"  # how the answer came: the page, a push action, a link, SMS, voice
 
 
 class DispatchDeclined(CallEvent):
@@ -132,6 +136,7 @@ class DispatchDeclined(CallEvent):
     dispatch_id: str
     note: str = ""
     by: str | None = None  # the desk person who recorded it for the responder; None: the responder
+    channel: AnswerChannel = "app"  # how the answer came: the page, a push action, a link, SMS, voice
 
 
 class DispatchTimedOut(CallEvent):

@@ -13,6 +13,7 @@ ROSTER_BUCKET = "roster"
 NOTIFIER_BUCKET = "notifier"
 AUDIT_BUCKET = "audit"  # object store: the audit's checkpoint
 DEVICES_BUCKET = "devices"  # signed device bodies already accepted (replay ledger)
+PUSH_SUBSCRIPTIONS_BUCKET = "push-subscriptions"  # browsers subscribed for Web Push, by person
 SECRETS_BUCKET = "intake-secrets"  # the token key and device secrets: the intake's NATS user only
 
 

@@ -1,6 +1,7 @@
-"""Intake benchmark: raise -> CallRaised acknowledged and raise -> ContactShared, at a fixed
-offered rate (open loop), plus max sustained calls/s; each beside a raw JetStream publish
-baseline of the same payload size on the same server, measured in the same run."""
+"""Intake benchmark: raise -> CallRaised acknowledged, raise -> ContactShared / ResponderAssigned
+and raise -> first NotificationSent (the notifier's dev adapters), at a fixed offered rate
+(open loop), plus max sustained calls/s; each beside a raw JetStream publish baseline of the
+same payload size on the same server, measured in the same run."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.bench.http_load import ConnectionPool
 from services.bench.system import BenchSystem, rss_mb
 
 PAYLOAD_BYTES = 900  # about the size of a stored CallRaised
+NOTIFIED_GRACE_S = 3.0  # how long past the last page to wait for its first NotificationSent
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -71,6 +73,27 @@ async def closed_loop(
     return round(done / (time.perf_counter() - started), 1)
 
 
+def _first_seen(seen: dict[str, float]) -> Callable[[Msg], Coroutine[Any, Any, None]]:
+    async def on_event(msg: Msg) -> None:
+        seen.setdefault(subjects.call_id_of(msg.subject), time.perf_counter())
+
+    return on_event
+
+
+def _since(sent: dict[str, float], seen: dict[str, float]) -> list[float]:
+    return [(seen[cid] - at) * 1000 for cid, at in sent.items() if cid in seen]
+
+
+async def _settle(sent: dict[str, float], seen: dict[str, float], grace_s: float) -> None:
+    """Wait for every call to be seen, while the last one seen is less than ``grace_s`` ago
+    (a notifier that sends nothing costs ``grace_s``, not the whole timeout)."""
+    last, count = time.perf_counter(), len(seen)
+    while any(cid not in seen for cid in sent) and time.perf_counter() - last < grace_s:
+        await asyncio.sleep(0.05)
+        if len(seen) != count:
+            last, count = time.perf_counter(), len(seen)
+
+
 class IntakeBench:
     def __init__(self, system: BenchSystem) -> None:
         self.system = system
@@ -92,15 +115,19 @@ class IntakeBench:
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="BENCH", subjects=["bench.>"], storage=StorageType.FILE))
         contact_at: dict[str, float] = {}
-
-        async def on_contact(msg: Msg) -> None:
-            contact_at.setdefault(subjects.call_id_of(msg.subject), time.perf_counter())
-
-        await nc.subscribe(subjects.call_type_filter("ContactShared"), cb=on_contact)
+        assigned_at: dict[str, float] = {}
+        notified_at: dict[str, float] = {}
+        for event_type, seen in (
+            ("ContactShared", contact_at),
+            ("ResponderAssigned", assigned_at),
+            ("NotificationSent", notified_at),
+        ):
+            await nc.subscribe(subjects.call_type_filter(event_type), cb=_first_seen(seen))
         http = await ConnectionPool(self.system.http_url, 128).open()
         try:
             await self._raise(http)  # warm up
-            acked, contact, errors = await self._offered(http, rate, seconds, contact_at)
+            acked, sent, errors = await self._offered(http, rate, seconds, contact_at)
+            await _settle(sent, notified_at, NOTIFIED_GRACE_S)
             raw = await self._raw_offered(js, rate, seconds)
             sustained = await closed_loop(32, max_seconds, lambda _: self._raise(http))
             payload = b"x" * PAYLOAD_BYTES
@@ -113,7 +140,12 @@ class IntakeBench:
             "offered_rate_per_s": rate,
             "seconds": seconds,
             "raise_to_call_raised_acked": percentiles(acked),
-            "raise_to_contact_shared": percentiles(contact),
+            "raise_to_contact_shared": percentiles(_since(sent, contact_at)),
+            "raise_to_responder_assigned": percentiles(_since(sent, assigned_at)),
+            "raise_to_first_notification_sent": {
+                **percentiles(_since(sent, notified_at)),
+                "missing": sum(1 for cid in sent if cid not in notified_at),
+            },
             "errors": errors,
             "baseline_raw_jetstream_publish": percentiles(raw),
             "max_sustained_calls_per_s": sustained,
@@ -127,7 +159,7 @@ class IntakeBench:
 
     async def _offered(
         self, http: ConnectionPool, rate: float, seconds: float, contact_at: dict[str, float]
-    ) -> tuple[list[float], list[float], int]:
+    ) -> tuple[list[float], dict[str, float], int]:
         sent: dict[str, float] = {}
         acked: list[float] = []
         errors = 0
@@ -145,9 +177,8 @@ class IntakeBench:
         deadline = time.perf_counter() + 10
         while time.perf_counter() < deadline and any(cid not in contact_at for cid in sent):
             await asyncio.sleep(0.05)
-        contact = [(contact_at[cid] - at) * 1000 for cid, at in sent.items() if cid in contact_at]
         errors += sum(1 for cid in sent if cid not in contact_at)
-        return acked, contact, errors
+        return acked, sent, errors
 
     async def _raw_offered(self, js: Any, rate: float, seconds: float) -> list[float]:
         payload = b"x" * PAYLOAD_BYTES

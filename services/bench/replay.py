@@ -133,7 +133,7 @@ async def _measure(url: str) -> tuple[int, float, int, float, Report, float]:
 
 
 def replay_bench(quick: bool) -> dict[str, Any]:
-    events = 20_000 if quick else 100_000
+    events = 10_000 if quick else 100_000
     with tempfile.TemporaryDirectory(prefix="dispatch1310-replay-") as tmp:
         server = EmbeddedNats(Path(tmp) / "nats").start()
         try:

@@ -85,6 +85,19 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """The latest outcome of one page to one person on one channel (NotificationSent/Failed)."""
+
+    responder_id: str
+    dispatch_id: str
+    method: str
+    attempt: int
+    ok: bool
+    error: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Contact:
     responder_id: str
     name: str
@@ -111,6 +124,8 @@ class CallState:
     held: str | None = None  # held for the desk (why): open, but nobody is paged or timed
     closed_at: datetime | None = None
     closed_by: str | None = None
+    # How each page went out, by (dispatch id, person, channel): the latest try wins.
+    notices: dict[tuple[str, str, str], Notice] = field(default_factory=dict)
     events: int = 0
 
     @property
@@ -237,7 +252,19 @@ def evolve(state: CallState, event: CallEvent) -> CallState:
             # (the level ran out, the desk) pays what is owed too: the call has moved up.
             owed = state.escalation_owed - {event.stage} if event.stage else frozenset[Stage]()
             return _set(state, level=event.to_level, escalation_owed=owed)
-        case NoteAdded() | DeviceAlertReceived() | NotificationSent() | NotificationFailed():
+        case NotificationSent() | NotificationFailed():
+            notice = Notice(
+                event.responder_id,
+                event.dispatch_id,
+                event.method,
+                event.attempt,
+                isinstance(event, NotificationSent),
+                getattr(event, "error", ""),
+                event.at,
+            )
+            key = (event.dispatch_id, event.responder_id, event.method)
+            return _set(state, notices={**state.notices, key: notice})
+        case NoteAdded() | DeviceAlertReceived():
             return state
     return state
 
@@ -290,6 +317,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     dispatch_id=current.dispatch_id,
                     note=command.note,
                     by=command.by,
+                    channel=command.channel,
                 )
             ]
         case c.Decline():
@@ -307,6 +335,7 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
                     dispatch_id=current.dispatch_id,
                     note=command.note,
                     by=command.by,
+                    channel=command.channel,
                 )
             ]
         case c.EnRoute():
@@ -614,6 +643,7 @@ __all__ = [
     "DomainError",
     "InvalidTransition",
     "NotDispatchedToYou",
+    "Notice",
     "decide",
     "evolve",
     "fold",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import zlib
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 from faststream.middlewares import AckPolicy
@@ -19,6 +21,7 @@ from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
@@ -31,6 +34,10 @@ from services.common.streams import pull_inbox_prefix
 # redeliver it), and if the service stops first it is redelivered to the next instance.
 EventHandler = Callable[[Fact, int], Awaitable["asyncio.Future[None] | None"]]
 log = structlog.get_logger("consumer")
+T = TypeVar("T")
+# How long a handler still at work keeps its message "in progress": a handler stuck longer
+# (it should not be: every NATS request times out) lets JetStream redeliver the message.
+IN_PROGRESS_LIMIT_S = 120.0
 
 
 async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
@@ -76,6 +83,27 @@ class Partitions:
         for worker in self.workers:
             worker.cancel()
         await asyncio.gather(*self.workers, return_exceptions=True)
+
+
+async def keep_ack_wait(nc: Client, stream: str, durable: str, ack_wait_s: float) -> None:
+    """Bring an existing durable consumer to ``ack_wait_s``: JetStream keeps a durable's
+    configuration from its creation, so a changed ack wait otherwise never applies to a data
+    dir that already holds the consumer (a first run creates it as configured)."""
+    try:
+        info = await nc.jetstream().consumer_info(stream, durable)
+    except NotFoundError:
+        return
+    if info.config.ack_wait is not None and abs(info.config.ack_wait - ack_wait_s) < 1e-3:
+        return
+    config = info.config.as_dict()
+    config["ack_wait"] = int(ack_wait_s * 1_000_000_000)
+    body = json.dumps({"stream_name": stream, "config": config, "action": "update"}).encode()
+    reply = json.loads(
+        (await nc.request(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}", body, timeout=5)).data
+    )
+    if reply.get("error"):
+        raise RuntimeError(f"cannot update consumer {durable}: {reply['error']}")
+    log.info("consumer_ack_wait_updated", durable=durable, was=info.config.ack_wait, now=ack_wait_s)
 
 
 def subscribe_events(
@@ -125,7 +153,7 @@ def subscribe_events(
         call_id = event.call_id if isinstance(event, CallEvent) else None
         with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):
             try:
-                pending = await handle(event, seq)
+                pending = await in_progress_while(raw, handle(event, seq))
             except Exception as exc:
                 await failed(raw, exc)
                 return
@@ -135,6 +163,25 @@ def subscribe_events(
         task = asyncio.create_task(settle(raw, pending))
         settling.add(task)
         task.add_done_callback(settling.discard)
+
+    async def in_progress_while(raw: Msg, work: Awaitable[T]) -> T:
+        """Run the handler, telling JetStream the message is in progress meanwhile: a slow
+        handler (a webhook being retried) is not redelivered while it still works, so the ack
+        wait can stay short and a crashed service's messages come back soon."""
+        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + IN_PROGRESS_LIMIT_S
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=ack_wait_s / 3)
+                if done:
+                    return task.result()
+                if loop.time() < give_up_at:  # a handler stuck longer is left to redelivery
+                    with contextlib.suppress(Exception):
+                        await raw.in_progress()
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def failed(raw: Msg, exc: Exception) -> None:
         delivered = raw.metadata.num_delivered

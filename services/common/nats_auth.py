@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from events.subjects import SECRETS_BUCKET
+from events.subjects import PUSH_SUBSCRIPTIONS_BUCKET, SECRETS_BUCKET
 from services.common.private_files import private_dir, write_private
 from services.common.settings import Settings
 
@@ -58,13 +58,21 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
         "$KV.roster.>",
         "$KV.devices.>",
         f"$KV.{SECRETS_BUCKET}.>",
+        f"$KV.{PUSH_SUBSCRIPTIONS_BUCKET}.>",  # a person's browsers subscribe and unsubscribe
         "audit.query.>",
     ),
     "dispatcher": (),
     "deadlines": (),
-    "notifier": ("$KV.notifier.>", "$JS.API.STREAM.CREATE.KV_notifier"),
+    "notifier": (
+        "$KV.notifier.>",
+        "$JS.API.STREAM.CREATE.KV_notifier",
+        f"$KV.{PUSH_SUBSCRIPTIONS_BUCKET}.>",  # forgets a subscription the push service says is gone
+    ),
     "audit": ("$O.audit.>", "$JS.API.STREAM.CREATE.OBJ_audit", "$JS.API.STREAM.PURGE.OBJ_audit"),
 }
+
+# The services that read the Web Push subscriptions bucket.
+PUSH_SUBSCRIBERS = ("intake", "notifier")
 
 # Services that answer requests (the audit answers the intake's report queries).
 ANSWERS_REQUESTS = ("audit",)
@@ -104,6 +112,10 @@ def _reads_of(stream: str) -> list[str]:
 def publish_denied(service: str) -> list[str]:
     # The token key and device secrets: the intake's alone (a device secret signs alerts).
     denied: list[str] = [] if service == "intake" else _reads_of(f"KV_{SECRETS_BUCKET}")
+    # Push subscriptions (an endpoint and its keys let anyone push to that person's browser):
+    # the intake, which takes them, and the notifier, which pushes, only.
+    if service not in PUSH_SUBSCRIBERS:
+        denied += _reads_of(f"KV_{PUSH_SUBSCRIPTIONS_BUCKET}")
     for durable, owner in DURABLES.items():
         if owner == service:
             continue
@@ -169,24 +181,62 @@ def url_with_user(url: str, user: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def embedded_listens(data_dir: Path) -> list[str]:
+    """The ``host:port`` each embedded server of ``up`` listens on (one, or a cluster's nodes),
+    from the configs it keeps in the data dir."""
+    nats_dir = Path(data_dir) / "nats"
+    configs = [nats_dir / "nats-server.conf", *sorted(nats_dir.glob("n*/nats-server.conf"))]
+    listens = []
+    for config in configs:
+        if not config.is_file():
+            continue
+        for line in config.read_text().splitlines():
+            if line.startswith("listen:"):
+                listens.append(line.split(":", 1)[1].strip())
+                break
+    return listens
+
+
+def _address(host: str | None, port: int | None) -> tuple[str, int | None]:
+    loopback = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+    name = (host or "").lower()
+    return ("127.0.0.1" if name in loopback else name, port)
+
+
+def _is_embedded(url: str, listens: list[str]) -> bool:
+    """Every server ``url`` names is one ``up`` runs from this data dir."""
+    known = {_address(*_split_listen(listen)) for listen in listens}
+    parts = [
+        urlsplit(part if "://" in part else f"nats://{part}")
+        for part in (piece.strip() for piece in url.split(","))
+        if part
+    ]
+    return bool(parts) and all(_address(p.hostname, p.port or 4222) in known for p in parts)
+
+
+def _split_listen(listen: str) -> tuple[str, int | None]:
+    host, _, port = listen.rpartition(":")
+    return host, int(port) if port.isdigit() else None
+
+
 def stream_url(settings: Settings) -> str | None:
     """How a CLI command reaches the stream: ``NATS_URL``, or else the embedded server that
-    ``up`` runs from the data dir (its listen port, with the admin credentials kept there)."""
-    if settings.nats_url:
-        return settings.nats_url
+    ``up`` runs from the data dir (its listen port, with the admin credentials kept there).
+
+    ``NATS_URL`` without credentials naming that embedded server (the URL ``up`` prints) gets
+    them too: the password never leaves the data dir for another server."""
     nats_dir = Path(settings.data_dir) / "nats"
-    config, users = nats_dir / "nats-server.conf", nats_dir / "nats-users.json"
-    if not config.exists() or not users.exists():
+    users = nats_dir / "nats-users.json"
+    listens = embedded_listens(settings.data_dir)
+    if settings.nats_url:
+        has_user = any(urlsplit(part.strip()).username for part in settings.nats_url.split(","))
+        if has_user or not users.is_file() or not _is_embedded(settings.nats_url, listens):
+            return settings.nats_url
+        passwords: dict[str, str] = json.loads(users.read_text())
+        parts = [part.strip() for part in settings.nats_url.split(",") if part.strip()]
+        url = ",".join(part if "://" in part else f"nats://{part}" for part in parts)
+        return url_with_user(url, ADMIN, passwords[ADMIN])
+    if not listens or not users.is_file():
         return None
-    listen = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in config.read_text().splitlines()
-            if line.startswith("listen:")
-        ),
-        None,
-    )
-    if listen is None:
-        return None
-    passwords: dict[str, str] = json.loads(users.read_text())
-    return url_with_user(f"nats://{listen}", ADMIN, passwords[ADMIN])
+    passwords = json.loads(users.read_text())
+    return url_with_user(",".join(f"nats://{listen}" for listen in listens), ADMIN, passwords[ADMIN])

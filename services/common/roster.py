@@ -16,7 +16,7 @@ import hmac
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,6 +34,33 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Method = Literal["push", "sms", "voice", "webhook", "wecom", "dingtalk"]
+METHODS: tuple[Method, ...] = ("push", "sms", "voice", "webhook", "wecom", "dingtalk")
+_URL = r"^https?://\S+$"
+
+
+class ContactMethods(_Model):
+    """Where a person is reached besides the responder page: ``sms``/``voice`` numbers (default:
+    the person's ``phone``), a ``webhook`` (a rescue service's system), a personal WeCom or
+    DingTalk robot. ``push`` needs no address: it goes to the browsers the person subscribed."""
+
+    sms: str | None = Field(default=None, min_length=3, max_length=32)
+    voice: str | None = Field(default=None, min_length=3, max_length=32)
+    webhook: str | None = Field(default=None, pattern=_URL)
+    wecom: str | None = Field(default=None, pattern=_URL)
+    dingtalk: str | None = Field(default=None, pattern=_URL)
+
+
+class NotifyStep(_Model):
+    """One rule step: send on ``method`` once the page has gone unanswered ``after_s`` seconds."""
+
+    method: Method
+    after_s: float = Field(default=0, ge=0, le=3600)
+
+
+DEFAULT_VOICE_AFTER_S = 60.0
+
+
 class Person(_Model):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -41,7 +68,67 @@ class Person(_Model):
     token: str | None = None  # a file only
     token_sha256: str | None = None  # a file only: the token's SHA-256 instead of the token
     token_hmac: str | None = None  # sealed: keyed_hash(server key, the token's SHA-256)
-    webhook: str | None = None
+    webhook: str | None = None  # older form of contact_methods.webhook
+    contact_methods: ContactMethods = ContactMethods()
+    notify: tuple[NotifyStep, ...] | None = None  # None: the default rules (see ``rules``)
+
+    @model_validator(mode="after")
+    def _steps_have_an_address(self) -> Person:
+        for step in self.notify or ():
+            if step.method != "push" and self.address_of(step.method) is None:
+                raise ValueError(
+                    f"person {self.id!r}: notify step {step.method!r} has no contact method "
+                    f"(add contact_methods.{step.method}"
+                    + (" or a phone)" if step.method in ("sms", "voice") else ")")
+                )
+        return self
+
+    def address_of(self, method: str) -> str | None:
+        """Where ``method`` reaches this person; None: it cannot."""
+        methods = self.contact_methods
+        match method:
+            case "sms":
+                return methods.sms or self.phone or None
+            case "voice":
+                return methods.voice or self.phone or None
+            case "webhook":
+                return methods.webhook or self.webhook or None
+            case "wecom":
+                return methods.wecom
+            case "dingtalk":
+                return methods.dingtalk
+        return None
+
+    def rules(self, page_lasts_s: float | None = None) -> tuple[NotifyStep, ...]:
+        """The person's notify steps, earliest first.
+
+        Default: push and SMS at once and a voice call after 60 s, each where the person has
+        an address for it; a service with a webhook gets its webhook at once. A page that
+        lasts ``page_lasts_s`` (its ack timeout) ends before 60 s by default (45 s): then the
+        default voice call comes at two thirds of the page, so it still rings before the page
+        moves on. Explicit ``notify`` steps run as written."""
+        if self.notify is not None:
+            return tuple(sorted(self.notify, key=lambda step: step.after_s))
+        if self.address_of("webhook"):
+            return (NotifyStep(method="webhook"),)
+        steps = [NotifyStep(method="push")]
+        if self.address_of("sms"):
+            steps.append(NotifyStep(method="sms"))
+        if self.address_of("voice"):
+            voice_after = DEFAULT_VOICE_AFTER_S
+            if page_lasts_s is not None:
+                voice_after = min(voice_after, round(page_lasts_s * 2 / 3, 1))
+            steps.append(NotifyStep(method="voice", after_s=voice_after))
+        return tuple(steps)
+
+
+class Robot(_Model):
+    """A district's group robot: its group sees every page of the district's calls. DingTalk
+    robots with signing on carry their ``secret`` (the URL is signed on each send)."""
+
+    type: Literal["wecom", "dingtalk"]
+    url: str = Field(pattern=_URL)
+    secret: str | None = Field(default=None, min_length=1)
 
 
 def sha256_hex(value: str) -> str:
@@ -69,6 +156,7 @@ class Community(_Model):
 class Building(_Model):
     id: str = Field(min_length=1)
     name: str
+    address: str = ""  # street address, said on every page
     members: tuple[Person, ...] = ()
     backups: tuple[Person, ...] = ()
 
@@ -79,6 +167,7 @@ class District(_Model):
     leaders: tuple[Person, ...] = ()
     team: tuple[Person, ...] = ()
     buildings: tuple[Building, ...] = ()
+    robots: tuple[Robot, ...] = ()
 
 
 class Team(_Model):

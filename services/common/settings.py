@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from events.models import STAGES, Stage, StageTimes
 
@@ -44,6 +45,18 @@ class Settings:
     sweep_interval_s: float = 5.0
     replicas: int = 1
     new_phones_per_address: int = 5  # new phones per client address per 10 minutes before calls are held
+    public_url_setting: str | None = None  # DISPATCH1310_PUBLIC_URL: where links in texts point
+    timezone_name: str = "Asia/Shanghai"  # DISPATCH1310_TZ: the community's local time
+
+    @property
+    def tz(self) -> tzinfo:
+        """The community's local time zone (times the CLI prints, report periods)."""
+        return parse_timezone(self.timezone_name)
+
+    @property
+    def public_url(self) -> str:
+        """The address people's phones open one-tap links at (default: the intake's own)."""
+        return (self.public_url_setting or self.http_url).rstrip("/")
 
     @property
     def http_url(self) -> str:
@@ -59,6 +72,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     roster = env.get("DISPATCH1310_ROSTER")
     return Settings(
         nats_url=env.get("NATS_URL") or None,
+        public_url_setting=env.get("DISPATCH1310_PUBLIC_URL") or None,
+        timezone_name=_checked_timezone(env.get("DISPATCH1310_TZ") or "Asia/Shanghai"),
         data_dir=Path(env.get("DISPATCH1310_DATA", ".dispatch1310")),
         http_host=host,
         http_port=port,
@@ -79,10 +94,39 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _parse_http(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise SettingsError(f"DISPATCH1310_HTTP must be host:port, got {value!r}")
+    """``host:port``; written as a URL (``http://127.0.0.1:8310/``) it means the same."""
+    address = value.strip()
+    for scheme in ("http://", "https://"):
+        if address.lower().startswith(scheme):
+            address = address[len(scheme) :]
+    address = address.rstrip("/")
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        raise SettingsError(f"DISPATCH1310_HTTP must be host:port (e.g. 127.0.0.1:8310), got {value!r}")
     return host or "127.0.0.1", int(port)
+
+
+def parse_timezone(value: str) -> tzinfo:
+    """An IANA zone (``Asia/Shanghai``) or a fixed UTC offset (``+08:00``)."""
+    text = value.strip()
+    if text[:1] in "+-" and len(text) == 6 and text[3] == ":" and (text[1:3] + text[4:]).isdigit():
+        hours, minutes = int(text[1:3]), int(text[4:])
+        if hours <= 14 and minutes < 60:
+            sign = 1 if text[0] == "+" else -1
+            return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    elif text.upper() in ("UTC", "Z"):
+        return UTC
+    else:
+        try:
+            return ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise SettingsError(f"DISPATCH1310_TZ must be a time zone such as Asia/Shanghai or +08:00, got {value!r}")
+
+
+def _checked_timezone(value: str) -> str:
+    parse_timezone(value)
+    return value.strip()
 
 
 def _parse_targets(value: str) -> Targets:

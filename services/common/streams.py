@@ -135,6 +135,11 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
             replicas=replicas,
             ttl=DEVICE_LEDGER_TTL_S,
         ),
+        # Web Push subscriptions by person (push_subscriptions.py): the intake and the notifier
+        # only (nats_auth); no history, an unsubscribed browser is gone.
+        KeyValueConfig(
+            bucket=subjects.PUSH_SUBSCRIPTIONS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
+        ),
         # Readable by the intake only (nats_auth); no history: a replaced secret is gone.
         KeyValueConfig(
             bucket=subjects.SECRETS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas

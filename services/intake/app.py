@@ -18,6 +18,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import subjects
+from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.calls import Calls
 from services.common.clock import Clock, SystemClock
 from services.common.follow import StreamFollower
@@ -48,6 +49,9 @@ ROUTERS = (
     "services.intake.routes.devices",
     "services.intake.routes.duty",
     "services.intake.routes.pages",
+    "services.intake.routes.answers",
+    "services.intake.routes.inbound",
+    "services.intake.routes.push",
 )
 
 
@@ -66,6 +70,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
         live = LiveCalls()
         calls = Calls(store, clock, ids or RandomIds())
         deps = IntakeDeps(settings, nc, store, calls, clock, rosters, token_key=await token_key(nc))
+        deps.links = AnswerLinks(load_link_key(settings.data_dir), settings.public_url)
         deps.extras["live"] = live
         desk = DeskView()
         deps.extras["duty"] = desk

@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from events.commands import Command
 from events.models import CallEvent
 from services.common.aggregate import CallState, DomainError
+from services.common.answer_links import AnswerLinks
 from services.common.calls import Calls
 from services.common.clock import Clock
 from services.common.event_store import ConcurrencyConflict, EventStore, StoreUnavailable
@@ -33,6 +34,7 @@ class IntakeDeps:
     clock: Clock
     rosters: RosterHolder
     token_key: bytes = b""  # bearer tokens are looked up by keyed_hash(token_key, sha256)
+    links: AnswerLinks | None = None  # one-tap answer links (answers.py)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,12 +1,18 @@
 """Open calls as they change: folded live from the CALLS stream and fanned out to listeners.
 
-The intake's board and its Server-Sent Event streams read from here. It is a projection
+The intake's board and its Server-Sent Event streams read from here, and an SMS answer
+finds the sender's pages awaiting an answer here (``pages_awaiting``). It is a projection
 of the stream (an ordered consumer from sequence 1), not of anything the write path holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from nats.aio.client import Client
 
@@ -18,6 +24,18 @@ from services.common.follow import StreamFollower
 from services.common.open_calls import OpenCallStates
 
 Listener = Callable[[StoredEvent, CallState], None]
+# Closed calls the desk's history can list (newest kept); older ones are in the audit's reports.
+CLOSED_KEPT = 5_000
+
+
+@dataclass(frozen=True)
+class AwaitingPage:
+    """A page of an open call still awaiting its person's answer (as this memory knows)."""
+
+    assigned_at: datetime
+    call_id: str
+    dispatch_id: str
+    responder_id: str
 
 
 class LiveCalls:
@@ -26,6 +44,11 @@ class LiveCalls:
         self.last_seq = 0
         self._listeners: set[Listener] = set()
         self._follower: StreamFollower | None = None
+        self._paged: dict[str, dict[str, AwaitingPage]] = {}  # person -> call -> page
+        self._paged_in_call: dict[str, set[str]] = {}  # call -> persons indexed in _paged
+        self._followed_seq = 0  # every fact's, call events or not
+        self._moved = asyncio.Event()
+        self.closed: OrderedDict[str, CallState] = OrderedDict()  # in the order they closed
 
     def apply(self, item: StoredEvent) -> None:
         """Fold one event; closed calls leave the open set after listeners saw them close."""
@@ -34,8 +57,52 @@ class LiveCalls:
         if folded is None:
             return
         state = folded[1]
+        self._index_pages(state)
+        if state.is_closed:
+            self._remember_closed(state)
         for listener in list(self._listeners):
             listener(item, state)
+
+    def _remember_closed(self, state: CallState) -> None:
+        self.closed.pop(state.call_id, None)
+        self.closed[state.call_id] = state
+        while len(self.closed) > CLOSED_KEPT:
+            self.closed.popitem(last=False)
+
+    def _index_pages(self, state: CallState) -> None:
+        call_id = state.call_id
+        for person_id in self._paged_in_call.pop(call_id, set()):
+            pages = self._paged.get(person_id, {})
+            pages.pop(call_id, None)
+            if not pages:
+                self._paged.pop(person_id, None)
+        if not state.is_open:
+            return
+        for a in state.assignments.values():
+            if a.status == "paged":
+                page = AwaitingPage(a.assigned_at, call_id, a.dispatch_id, a.responder_id)
+                self._paged.setdefault(a.responder_id, {})[call_id] = page
+                self._paged_in_call.setdefault(call_id, set()).add(a.responder_id)
+
+    def pages_awaiting(self, person_ids: Iterable[str]) -> list[AwaitingPage]:
+        """Pages of open calls awaiting an answer from any of ``person_ids``, newest first."""
+        pages = [p for person_id in person_ids for p in self._paged.get(person_id, {}).values()]
+        return sorted(pages, key=lambda p: p.assigned_at, reverse=True)
+
+    async def catch_up(self, nc: Client, timeout: float = 1.0) -> bool:
+        """Wait until every event stored in the CALLS stream by now has been folded in: a page
+        another service stored a moment ago is then known here. False after ``timeout``."""
+        info = await nc.jetstream().stream_info(subjects.CALLS_STREAM)
+        target = int(info.state.last_seq)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._followed_seq < target:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._moved.wait(), remaining)
+        return True
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         self._listeners.add(listener)
@@ -49,6 +116,9 @@ class LiveCalls:
     def _on_fact(self, fact: Fact, seq: int) -> None:
         if isinstance(fact, CallEvent):
             self.apply(StoredEvent(seq, fact))
+        self._followed_seq = max(self._followed_seq, seq)
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     async def close(self) -> None:
         if self._follower is not None:

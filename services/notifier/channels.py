@@ -1,7 +1,9 @@
-"""Channels behind one interface: a signed, retried webhook and an SMS provider.
+"""Channels behind one interface: ``send(message)`` delivers or raises ``DeliveryFailed``.
 
-SSE fan-out is built into the intake (``/api/responders/{id}/stream``); these channels reach
-people who are not looking at a page: rescue services with a webhook, anyone by SMS.
+SSE fan-out is built into the intake (``/api/responders/{id}/stream``); channels reach people
+who are not looking at a page: Web Push (push.py), SMS and voice providers (providers.py),
+group robots (robots.py), and here a signed, retried webhook and the generic SMS gateway.
+The notifier renders each message's text for its channel (texts.py); a channel only sends.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 import structlog
+
+from services.notifier.content import PageContent
 
 log = structlog.get_logger("notifier")
 
@@ -26,18 +30,40 @@ class DeliveryFailed(Exception):
         self.attempts = attempts
 
 
+class NotSetUp(DeliveryFailed):
+    """The person has not set this channel up (no browser subscribed to push): nothing was
+    tried. Recorded as a failure only when the page has no other way to reach them."""
+
+
 @dataclass(frozen=True)
-class Notification:
+class Message:
+    """One sending on one channel: to ``address`` (a phone, a URL; "" for push, which goes to
+    the person's subscribed browsers), saying ``text`` about ``pages`` (one page, or several
+    combined into one text). ``reference`` is the page's dispatch id (or the combined pages'
+    id); ``secret`` signs a DingTalk robot's URL."""
+
     person_id: str
-    call_id: str
-    dispatch_id: str
+    address: str
     text: str
-    drill: bool
-    payload: dict[str, Any] = field(default_factory=dict)
+    pages: tuple[PageContent, ...]
+    reference: str
+    secret: str | None = None
+
+    @property
+    def first(self) -> PageContent:
+        return self.pages[0]
+
+    @property
+    def call_id(self) -> str:
+        return self.pages[0].call_id
+
+    @property
+    def drill(self) -> bool:
+        return any(page.drill for page in self.pages)
 
 
 class Channel(Protocol):
-    async def send(self, notification: Notification, address: str) -> int | None:
+    async def send(self, message: Message) -> int | None:
         """Deliver or raise DeliveryFailed; may return how many tries it took."""
         ...
 
@@ -48,7 +74,7 @@ class Unreachable:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
-    async def send(self, notification: Notification, address: str) -> int | None:
+    async def send(self, message: Message) -> int | None:
         raise DeliveryFailed(self.reason)
 
 
@@ -68,15 +94,15 @@ class WebhookChannel:
         self.attempts = attempts
         self.backoff_s = backoff_s
 
-    async def send(self, notification: Notification, address: str) -> int | None:
+    async def send(self, message: Message) -> int | None:
+        address = message.address
         body = json.dumps(
             {
-                "call_id": notification.call_id,
-                "dispatch_id": notification.dispatch_id,
-                "person_id": notification.person_id,
-                "text": notification.text,
-                "drill": notification.drill,
-                **notification.payload,
+                **message.first.payload(),
+                "dispatch_id": message.reference,
+                "person_id": message.person_id,
+                "text": message.text,
+                "drill": message.drill,
             },
             ensure_ascii=False,
         ).encode()
@@ -87,7 +113,7 @@ class WebhookChannel:
                 "Content-Type": "application/json",
                 "X-Dispatch1310-Timestamp": timestamp,
                 "X-Dispatch1310-Signature": webhook_signature(self.secret, timestamp, body),
-                "Idempotency-Key": notification.dispatch_id,
+                "Idempotency-Key": message.reference,
             }
             try:
                 response = await self.http.post(address, content=body, headers=headers)
@@ -99,7 +125,7 @@ class WebhookChannel:
             except httpx.HTTPError as exc:
                 last = repr(exc)
             if attempt < self.attempts:
-                log.warning("webhook_retry", attempt=attempt, error=last, call_id=notification.call_id)
+                log.warning("webhook_retry", attempt=attempt, error=last, call_id=message.call_id)
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         raise DeliveryFailed(f"webhook {address}: {last} after {attempt} attempt(s)", attempts=attempt)
 
@@ -110,9 +136,9 @@ class LoggingSms:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, notification: Notification, address: str) -> int | None:
-        self.sent.append((address, notification.text))
-        log.info("sms_dev", to=address, text=notification.text, call_id=notification.call_id)
+    async def send(self, message: Message) -> int | None:
+        self.sent.append((message.address, message.text))
+        log.info("sms_dev", to=message.address, text=message.text, call_id=message.call_id)
         return None
 
 
@@ -124,12 +150,12 @@ class HttpSms:
         self.url = url
         self.token = token
 
-    async def send(self, notification: Notification, address: str) -> int | None:
+    async def send(self, message: Message) -> int | None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             response = await self.http.post(
                 self.url,
-                json={"to": address, "text": notification.text, "reference": notification.dispatch_id},
+                json={"to": message.address, "text": message.text, "reference": message.reference},
                 headers=headers,
             )
         except httpx.HTTPError as exc:

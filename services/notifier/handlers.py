@@ -1,11 +1,15 @@
-"""What the notifier does with call events: a dispatch goes out on the person's channel, and
-how it went is recorded on the call (``NotificationSent`` / ``NotificationFailed``).
+"""What the notifier does with call events: each page (``ResponderAssigned``) is sent by its
+rules (rules.py) on the person's channels and to the district's group robots, and each
+sending is recorded on the call (``NotificationSent`` / ``NotificationFailed``).
 
-A webhook (a rescue service's system) gets each page at once. A phone gets at most the rate
-limit's budget of texts; past it pages are held (``pacing.Pacer``) and go as one combined
-text when the window allows. A held page is returned to the consumer as a pending outcome,
-so its message is acked only once the page was sent or recorded as failed: a restart
-redelivers it, never loses it.
+Steps due now are sent before the message is acked. Later steps (voice after a while) and
+texts held for a rate-limited phone run in the background: the message's pending outcome is
+returned to the consumer, so it is acked only once every step ran or the rules stopped, and
+a restart redelivers it (only unrecorded steps run again; a step whose time passed while the
+notifier was down runs at once if the page still awaits its answer).
+
+A phone gets at most the rate limit's budget of texts; past it texts are held
+(``pacing.Pacer``) and go as one combined text when the window allows: never dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -21,19 +28,49 @@ from nats.aio.client import Client
 
 from events import subjects
 from events.commands import RecordNotification
-from events.models import CallRaised, Fact, NotificationFailed, NotificationSent, ResponderAssigned
+from events.models import Fact, ResponderAssigned
+from services.common.aggregate import CallState, fold
+from services.common.answer_links import AnswerLinks
 from services.common.calls import Calls
 from services.common.clock import Clock, SystemClock
-from services.common.event_store import StoredEvent
+from services.common.event_store import ConcurrencyConflict, StoredEvent
 from services.common.ids import derive
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.roster_store import RosterHolder
-from services.notifier.channels import Channel, DeliveryFailed, Notification, Unreachable
+from services.notifier.channels import Channel, DeliveryFailed, Message, NotSetUp, Unreachable
+from services.notifier.content import PageContent, page_content
 from services.notifier.pacing import Batch, Pacer, Page
 from services.notifier.rate_limit import PerPersonLimit
-from services.notifier.texts import page_line, text_of
+from services.notifier.rules import Step, plan, recorded_methods, should_send
+from services.notifier.texts import markdown_text, sms_text, voice_text
 
 log = structlog.get_logger("notifier")
+LATEST_KEPT = 2000  # calls whose last seen state is kept, to record outcomes without a reload
+
+
+NO_PUSH = Unreachable("push: no push service configured")
+NO_VOICE = Unreachable("voice: no voice provider configured")
+NO_ROBOT = Unreachable("no robot channel configured")
+
+
+@dataclass(frozen=True)
+class Channels:
+    """One channel per method; a method without a provider is ``Unreachable`` (recorded as failed)."""
+
+    sms: Channel
+    webhook: Channel
+    push: Channel = NO_PUSH
+    voice: Channel = NO_VOICE
+    wecom: Channel = NO_ROBOT
+    dingtalk: Channel = NO_ROBOT
+
+    def of(self, name: str) -> Channel:
+        channel: Channel = getattr(self, name)
+        return channel
+
+
+async def _sleep_until(clock: Clock, at: datetime) -> None:
+    await asyncio.sleep(max((at - clock.now()).total_seconds(), 0.0))
 
 
 class Notifier:
@@ -41,62 +78,184 @@ class Notifier:
         self,
         nc: Client,
         rosters: RosterHolder,
-        webhook: Channel,
-        sms: Channel,
+        channels: Channels,
         limit: PerPersonLimit,
+        links: AnswerLinks,
         clock: Clock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep_until: Callable[[Clock, datetime], Awaitable[None]] = _sleep_until,
     ) -> None:
         self.nc = nc
         self.rosters = rosters
-        self.webhook = webhook
-        self.sms = sms
+        self.channels = channels
+        self.links = links
+        self.clock = clock or SystemClock()
         self.pacer = Pacer(limit)
         self.monotonic = monotonic
+        self.sleep_until = sleep_until
         self.store = JetStreamEventStore(nc)
-        self.calls = Calls(self.store, clock or SystemClock())
-        self._done: set[str] = set()  # dispatch ids whose outcome this process recorded (fast path)
-        self._held: dict[str, asyncio.Future[None]] = {}  # dispatch id -> settled when sent/recorded
+        self.calls = Calls(self.store, self.clock)
+        self._done: set[str] = set()  # dispatch ids whose every step ran here (fast path)
+        self._running: dict[str, asyncio.Future[None]] = {}  # dispatch id -> later steps
+        self._held: dict[str, asyncio.Future[None]] = {}  # dispatch id -> its held text sent
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._latest: OrderedDict[str, tuple[CallState, int]] = OrderedDict()  # call -> as last seen
+        self._locks = [asyncio.Lock() for _ in range(64)]  # outcomes of one call, one at a time
 
     async def handle(self, event: Fact, seq: int = 0) -> asyncio.Future[None] | None:
-        """Send (or hold) the page of a ``ResponderAssigned``; a held page's pending outcome."""
+        """Send the steps of a page due now; the pending outcome of its later steps, if any."""
         if not isinstance(event, ResponderAssigned) or event.dispatch_id in self._done:
             return None
-        if event.dispatch_id in self._held:
-            return self._held[event.dispatch_id]  # redelivered while held
-        stored, _ = await self.store.load(event.call_id)
-        if _recorded(stored, event.dispatch_id):  # at least once: a crash before this resends
+        running = self._running.get(event.dispatch_id)
+        if running is not None:
+            return running  # redelivered while its later steps wait
+        state, stored = await self._load(event.call_id)
+        done = recorded_methods((item.event for item in stored), event.dispatch_id)
+        roster = self.rosters.roster
+        person = roster.people.get(event.responder_id)
+        building_id = state.raised.building_id if state.raised else None
+        steps = [s for s in plan(event, person, roster, building_id) if s.method not in done]
+        if person is None and "none" not in done:
+            steps.append(Step("none", "none", event.at, first_word=True))
+        content = page_content(state, event, roster, self.links.url(event.call_id, event.dispatch_id))
+        now = self.clock.now()
+        later = [step for step in steps if step.at > now]
+        # Due now, all at once (push, SMS and the robots go together): a late step of a page
+        # already answered or ended is not sent (the rules stopped).
+        due = [step for step in steps if step.at <= now and should_send(step, state, event.dispatch_id)]
+        outcomes = await asyncio.gather(*(self._send(step, content) for step in due))
+        # a text past the phone's budget waits for its window, in the background
+        later = [step for step, held in zip(due, outcomes, strict=True) if held is not None] + later
+        if not later:
             self._done.add(event.dispatch_id)
             return None
-        person = self.rosters.roster.people.get(event.responder_id)
-        webhook = person.webhook if person else None
-        phone = person.phone if person else ""
-        page = self._page(event, stored, webhook or phone)
-        batch = Batch(event.responder_id, (page,))
-        if webhook:
-            await self._deliver(self.webhook, "webhook", batch, {"level": event.level})
-        elif phone:
-            now_batch = self.pacer.offer(page, self.monotonic())
-            if now_batch is None:
+        outcome = self._spawn(self._run_later(event, content, later))
+        self._running[event.dispatch_id] = outcome
+        outcome.add_done_callback(lambda _: self._running.pop(event.dispatch_id, None))
+        return outcome
+
+    async def _load(self, call_id: str) -> tuple[CallState, list[StoredEvent]]:
+        stored, version = await self.store.load(call_id)
+        state = fold(call_id, (item.event for item in stored))
+        self._remember(call_id, state, version)
+        return state, list(stored)
+
+    async def _run_later(self, page: ResponderAssigned, content: PageContent, steps: list[Step]) -> None:
+        for step in steps:
+            held = self._held.get(page.dispatch_id) if step.channel == "sms" else None
+            if held is not None:
+                await held  # its text goes when the phone's window allows
+                continue
+            await self.sleep_until(self.clock, step.at)
+            state, stored = await self._load(page.call_id)
+            if step.method in recorded_methods((item.event for item in stored), page.dispatch_id):
+                continue  # another notifier sent it meanwhile
+            if not should_send(step, state, page.dispatch_id):
+                log.info("rules_stopped", call_id=page.call_id, person=page.responder_id, step=step.method)
+                break
+            held = await self._send(step, content)
+            if held is not None:
+                await held
+        self._done.add(page.dispatch_id)
+
+    async def _send(self, step: Step, content: PageContent) -> asyncio.Future[None] | None:
+        """Send one step now and record it; a text past the phone's budget is held instead
+        (its pending outcome returned)."""
+        person_id, now = content.person_id, self.clock.now()
+        if step.channel == "sms":
+            page = Page(person_id, content.dispatch_id, content.call_id, step.address, content)
+            batch = self.pacer.offer(page, self.monotonic())
+            if batch is None:
                 return self._hold(page)
-            await self._deliver(self.sms, "sms", now_batch)
+            await self._deliver_batch(batch)
+            return None
+        if step.channel == "none":
+            channel: Channel = Unreachable(f"{person_id} is not in the roster")
+            text = sms_text([content], now)
         else:
-            reason = "no contact method" if person else f"{event.responder_id} is not in the roster"
-            await self._deliver(Unreachable(reason), "none", batch)
+            channel = self.channels.of(step.channel)
+            text = self._render(step.channel, content, now)
+        reference = (
+            self.links.token(content.call_id, content.dispatch_id)
+            if step.channel == "voice"
+            else content.dispatch_id
+        )
+        message = Message(person_id, step.address, text, (content,), reference, step.secret)
+        await self._deliver(channel, step.method, message, optional=step.optional)
         return None
 
-    def _page(self, event: ResponderAssigned, stored: Sequence[StoredEvent], address: str) -> Page:
-        raised = stored[0].event if stored and isinstance(stored[0].event, CallRaised) else None
-        if raised is None:  # cannot happen for a stored call; still page, never drop
-            line = page_line("other", "", event.level, event.call_id)
-            return Page(event.responder_id, event.dispatch_id, event.call_id, address, line)
-        building = self.rosters.roster.building(raised.building_id)
-        place = building.name if building else raised.address or raised.building_id or ""
-        line = page_line(raised.kind, place, event.level, event.call_id)
-        return Page(event.responder_id, event.dispatch_id, event.call_id, address, line, raised.drill)
+    @staticmethod
+    def _render(channel: str, content: PageContent, now: datetime) -> str:
+        if channel == "voice":
+            return voice_text(content, now)
+        if channel in ("wecom", "dingtalk"):
+            return markdown_text([content], now)
+        return sms_text([content], now)
+
+    async def _deliver_batch(self, batch: Batch) -> None:
+        contents = tuple(page.content for page in batch.pages)
+        reference = (
+            contents[0].dispatch_id
+            if len(contents) == 1
+            else derive("combined", *(c.dispatch_id for c in contents))
+        )
+        text = sms_text(contents, self.clock.now())
+        message = Message(batch.person_id, batch.address, text, contents, reference)
+        if len(contents) > 1:
+            log.info("pages_combined", person=batch.person_id, calls=[c.call_id for c in contents])
+        await self._deliver(self.channels.sms, "sms", message)
+
+    async def _deliver(self, channel: Channel, method: str, message: Message, optional: bool = False) -> None:
+        """Send ``message``, then record the outcome on each of its pages' calls; a failure is
+        dead-lettered (per page) before it is recorded. An ``optional`` step the person has not
+        set up is skipped: nothing was tried, nothing is recorded."""
+        error: str | None = None
+        try:
+            attempt = await channel.send(message) or 1
+        except DeliveryFailed as exc:
+            if optional and isinstance(exc, NotSetUp):
+                log.debug("step_not_set_up", person=message.person_id, method=method, reason=str(exc))
+                return
+            attempt, error = exc.attempts, str(exc)
+            for page in message.pages:
+                await self._dead_letter(page, method, message.text, error)
+        for page in message.pages:
+            await self._record(
+                RecordNotification(
+                    call_id=page.call_id,
+                    responder_id=message.person_id,
+                    dispatch_id=page.dispatch_id,
+                    method=method,
+                    attempt=attempt,
+                    error=error,
+                )
+            )
+
+    async def _record(self, command: RecordNotification) -> None:
+        """Append one outcome, on the call as last loaded or written here when that is still
+        its end (no reload per outcome), else as loaded now. Outcomes of one call are recorded
+        one at a time: the steps of a page, sent together, do not race each other."""
+        call_id = command.call_id
+        async with self._locks[hash(call_id) % len(self._locks)]:
+            known = self._latest.pop(call_id, None)
+            for _ in range(8):
+                state, version = known if known is not None else await self.calls.load(call_id)
+                try:
+                    state, version, _events = await self.calls.apply(state, version, command)
+                except ConcurrencyConflict:
+                    known = None
+                    continue
+                self._remember(call_id, state, version)
+                return
+            raise ConcurrencyConflict(call_id, version)
+
+    def _remember(self, call_id: str, state: CallState, version: int) -> None:
+        self._latest[call_id] = (state, version)
+        self._latest.move_to_end(call_id)
+        while len(self._latest) > LATEST_KEPT:
+            self._latest.popitem(last=False)
 
     def _hold(self, page: Page) -> asyncio.Future[None]:
         log.warning("page_held", person=page.person_id, call_id=page.call_id, held=self.pacer.held_count)
@@ -108,7 +267,7 @@ class Notifier:
         return held
 
     async def _flush_when_due(self) -> None:
-        """Send each person's held pages as one text as soon as their window allows."""
+        """Send each person's held texts as one text as soon as their window allows."""
         while True:
             self._wake.clear()
             now = self.monotonic()
@@ -121,7 +280,7 @@ class Notifier:
     async def _flush(self, batch: Batch) -> None:
         failure: Exception | None = None
         try:
-            await self._deliver(self.sms, "sms", batch)
+            await self._deliver_batch(batch)
         except Exception as exc:  # not recorded: the consumer redelivers these messages
             failure = exc
         for page in batch.pages:  # held until now, so a redelivery meanwhile waits for this
@@ -133,44 +292,7 @@ class Notifier:
             else:
                 outcome.set_exception(failure)
 
-    async def _deliver(
-        self, channel: Channel, method: str, batch: Batch, payload: dict[str, Any] | None = None
-    ) -> None:
-        """Send ``batch`` as one message, then record the outcome on each of its calls;
-        a failure is dead-lettered (per page) before it is recorded."""
-        text = text_of(batch)
-        first = batch.pages[0]
-        reference = (
-            first.dispatch_id
-            if len(batch.pages) == 1
-            else derive("combined", *(p.dispatch_id for p in batch.pages))
-        )
-        notification = Notification(
-            batch.person_id, first.call_id, reference, text, any(p.drill for p in batch.pages), payload or {}
-        )
-        error: str | None = None
-        try:
-            attempt = await channel.send(notification, batch.address) or 1
-        except DeliveryFailed as exc:
-            attempt, error = exc.attempts, str(exc)
-            for page in batch.pages:
-                await self._dead_letter(page, text, error)
-        if len(batch.pages) > 1:
-            log.info("pages_combined", person=batch.person_id, calls=[p.call_id for p in batch.pages])
-        for page in batch.pages:
-            await self.calls.execute(
-                RecordNotification(
-                    call_id=page.call_id,
-                    responder_id=batch.person_id,
-                    dispatch_id=page.dispatch_id,
-                    method=method,
-                    attempt=attempt,
-                    error=error,
-                )
-            )
-            self._done.add(page.dispatch_id)
-
-    async def _dead_letter(self, page: Page, text: str, error: str) -> None:
+    async def _dead_letter(self, page: PageContent, method: str, text: str, error: str) -> None:
         await self.nc.jetstream().publish(
             subjects.dead_letter_subject("notifier"),
             text.encode(),
@@ -178,17 +300,19 @@ class Notifier:
                 "Dispatch1310-Reason": error[:500],
                 "Dispatch1310-Subject": subjects.call_subject(page.call_id, ResponderAssigned.__name__),
                 "Dispatch1310-Consumer": "notifier",
+                "Dispatch1310-Method": method,
             },
         )
-        log.error("delivery_failed", person=page.person_id, call_id=page.call_id, error=error)
+        log.error("delivery_failed", person=page.person_id, call_id=page.call_id, method=method, error=error)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
-        """Stop: pages still held stay unacked, so JetStream redelivers them to the next notifier."""
+        """Stop: pages still waiting stay unacked, so JetStream redelivers them to the next notifier."""
         tasks = [*self._tasks, *([self._flusher] if self._flusher else [])]
         for task in tasks:
             task.cancel()
@@ -196,11 +320,3 @@ class Notifier:
         for outcome in self._held.values():
             outcome.cancel()
         self._held.clear()
-
-
-def _recorded(stored: Sequence[StoredEvent], dispatch_id: str) -> bool:
-    return any(
-        isinstance(item.event, NotificationSent | NotificationFailed)
-        and item.event.dispatch_id == dispatch_id
-        for item in stored
-    )

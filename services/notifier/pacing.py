@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.notifier.content import PageContent
 from services.notifier.rate_limit import PerPersonLimit
 
 
 @dataclass(frozen=True)
 class Page:
-    """One dispatch to text: ``line`` is what the text says of its call."""
+    """One dispatch to text at ``address``: ``content`` is what the text says of its call."""
 
     person_id: str
     dispatch_id: str
     call_id: str
     address: str
-    line: str
-    drill: bool = False
+    content: PageContent
 
 
 @dataclass(frozen=True)

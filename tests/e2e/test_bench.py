@@ -22,9 +22,17 @@ def test_quick_bench_prints_every_figure_with_its_baseline_within_two_minutes() 
     figures = json.loads(done.stdout)
     intake, deadlines, replay = figures["intake"], figures["deadlines"], figures["replay"]
     assert intake["errors"] == 0
-    for name in ("raise_to_call_raised_acked", "raise_to_contact_shared", "baseline_raw_jetstream_publish"):
+    for name in (
+        "raise_to_call_raised_acked",
+        "raise_to_contact_shared",
+        "raise_to_responder_assigned",
+        "baseline_raw_jetstream_publish",
+    ):
         assert intake[name]["n"] == intake["offered_rate_per_s"] * intake["seconds"], name
         assert 0 < intake[name]["p50_ms"] <= intake[name]["p99_ms"], name
+    notified = intake["raise_to_first_notification_sent"]
+    assert notified["n"] == intake["offered_rate_per_s"] * intake["seconds"] and notified["missing"] == 0
+    assert notified["p50_ms"] >= intake["raise_to_responder_assigned"]["p50_ms"]  # sent after paged
     assert intake["max_sustained_calls_per_s"] > 0 and intake["baseline_raw_publish_per_s"] > 0
     assert deadlines["deadline_missed_lateness"]["missing"] == 0
     assert deadlines["deadline_missed_lateness"]["n"] == deadlines["open_calls"]

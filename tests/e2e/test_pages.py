@@ -8,49 +8,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from services.audit.app import build as build_audit
 from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings, Targets
+from tests.chromium import chromium, shot
 from tests.conftest import System
 from tests.support import bearer, make_settings, running
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
     """Human-speed targets: a person clicking through pages takes seconds, not 0.5 s."""
     return make_settings(nats_server.url, tmp_path, targets=Targets(20, 40, 60))
-
-
-async def shot(page: Page, name: str) -> None:
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_resident_responder_board_and_audit(system: System, browser: Browser) -> None:
@@ -191,7 +170,7 @@ async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_fal
     await expect(board.locator("#board")).to_be_visible()
 
     # An old resident phoned the committee: the desk raises the call for them.
-    await board.click("#phonein summary")
+    await board.click("#phonein-open")
     await board.fill("#pi-name", "独居老人")
     await board.fill("#pi-phone", "13800000077")
     await board.select_option("#pi-building", "b12")
@@ -204,7 +183,7 @@ async def test_the_desk_raises_a_phoned_in_call_notes_escalates_and_closes_a_fal
 
     await row.locator("[data-action=note]").click()
     await row.locator("[data-action=escalate]").click()
-    await expect(row.locator("td").nth(2)).to_contain_text("已升级", timeout=5000)
+    await expect(row.locator("td.level")).to_contain_text("已升级", timeout=5000)
     await shot(board, "board-desk-actions")
     await row.locator("[data-action=false_alarm]").click()
     await expect(board.locator(f"tr[data-call='{call_id}']")).to_have_count(0, timeout=5000)
@@ -246,12 +225,14 @@ async def test_the_audit_page_shows_an_accept_the_desk_recorded_for_a_responder(
     await page.click("button[type=submit]")
     accepted = page.locator("#events tr[data-type=DispatchAccepted]")
     await expect(accepted).to_have_count(1, timeout=5000)
-    await expect(accepted.locator("td").nth(4)).to_have_text("g1 由 s1 代录（值班台）")
+    await expect(accepted.locator("td").nth(4)).to_have_text("网格员 杨帆 由 社区主任 周主任 代录（值班台）")
     arrived = page.locator("#events tr[data-type=ResponderArrived]")
-    await expect(arrived.locator("td").nth(4)).to_have_text("g1")
+    await expect(arrived.locator("td").nth(4)).to_have_text("网格员 杨帆")
     await shot(page, "audit-desk-recorded")
     await page.click("#lang")
-    await expect(accepted.locator("td").nth(4)).to_have_text("g1 by s1 (desk)", timeout=5000)
+    await expect(accepted.locator("td").nth(4)).to_have_text(
+        "网格员 杨帆 by 社区主任 周主任 (desk)", timeout=5000
+    )
     await context.close()
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 import uvicorn
@@ -16,15 +16,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.consumer import partition_of
 from services.common.embedded_nats import free_port
 from services.common.ids import call_id_for_key
-from services.notifier.channels import HttpSms, Notification, WebhookChannel, webhook_signature
+from services.notifier.channels import HttpSms, Message, WebhookChannel, webhook_signature
+from services.notifier.content import PageContent
 from services.notifier.rate_limit import PerPersonLimit
 from tests.conftest import System
 from tests.support import wait_for
 
 SECRET = "test-webhook-secret"
+
+
+def links_for(system: System) -> AnswerLinks:
+    settings = system.settings
+    return AnswerLinks(load_link_key(settings.data_dir), settings.public_url)
 
 
 @dataclass
@@ -61,23 +68,29 @@ async def receiver(statuses: list[int]) -> AsyncIterator[FakeReceiver]:
         await task
 
 
-NOTE = Notification("r1", "c1", "dispatch-1", "1310 派单", False, {"level": "professional"})
+PAGE = PageContent(
+    "c1", "dispatch-1", "r1", "fire", "胜利街3栋", "胜利街12号", "王", "13800000000", "", "professional",
+    None, "http://127.0.0.1/a/t",
+)  # fmt: skip
+NOTE = Message("r1", "", "1310 派单", (PAGE,), "dispatch-1")
 
 
 async def test_webhook_is_signed_and_retried_after_a_500() -> None:
     async with receiver([500, 200]) as fake, httpx.AsyncClient() as http:
-        await WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01).send(NOTE, fake.url)
+        await WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01).send(replace(NOTE, address=fake.url))
         assert len(fake.received) == 2
         headers, body = fake.received[-1]
         expected = webhook_signature(SECRET, headers["x-dispatch1310-timestamp"], body)
         assert headers["x-dispatch1310-signature"] == expected
-        assert json.loads(body)["call_id"] == "c1" and headers["idempotency-key"] == "dispatch-1"
+        sent = json.loads(body)
+        assert sent["call_id"] == "c1" and headers["idempotency-key"] == "dispatch-1"
+        assert sent["address"] == "胜利街12号" and sent["answer_url"] == "http://127.0.0.1/a/t"
 
 
 async def test_webhook_gives_up_after_the_limit(system: System) -> None:
     from services.common.roster import load_roster_file
     from services.common.roster_store import RosterHolder
-    from services.notifier.handlers import Notifier
+    from services.notifier.handlers import Channels, Notifier
 
     async with receiver([500] * 10) as fake, httpx.AsyncClient() as http:
         roster = load_roster_file(None)
@@ -86,9 +99,12 @@ async def test_webhook_gives_up_after_the_limit(system: System) -> None:
         notifier = Notifier(
             system.nc,
             RosterHolder(patched),
-            WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
-            WebhookChannel(http, SECRET),
+            Channels(
+                sms=WebhookChannel(http, SECRET),
+                webhook=WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
+            ),
             PerPersonLimit(),
+            links_for(system),
         )
         js = system.nc.jetstream()
         dead = await js.subscribe(
@@ -109,9 +125,12 @@ async def test_webhook_gives_up_after_the_limit(system: System) -> None:
         restarted = Notifier(
             system.nc,
             RosterHolder(patched),
-            WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
-            WebhookChannel(http, SECRET),
+            Channels(
+                sms=WebhookChannel(http, SECRET),
+                webhook=WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
+            ),
             PerPersonLimit(),
+            links_for(system),
         )
         await restarted.handle(assigned[0])  # redelivered after a restart: still not sent again
         assert len(fake.received) == 3
@@ -119,7 +138,7 @@ async def test_webhook_gives_up_after_the_limit(system: System) -> None:
 
 async def test_http_sms_adapter_posts_to_the_gateway() -> None:
     async with receiver([202]) as fake, httpx.AsyncClient() as http:
-        await HttpSms(http, fake.url, "sms-token").send(NOTE, "13600000001")
+        await HttpSms(http, fake.url, "sms-token").send(replace(NOTE, address="13600000001"))
         headers, body = fake.received[0]
         assert headers["authorization"] == "Bearer sms-token"
         assert json.loads(body) == {"to": "13600000001", "text": "1310 派单", "reference": "dispatch-1"}
@@ -151,10 +170,10 @@ class StuckSms:
         self.sent: list[tuple[str, str]] = []
         self.release = asyncio.Event()
 
-    async def send(self, notification: Notification, address: str) -> None:
-        if address == self.stuck_on:
+    async def send(self, message: Message) -> None:
+        if message.address == self.stuck_on:
             await self.release.wait()
-        self.sent.append((address, notification.call_id))
+        self.sent.append((message.address, message.call_id))
 
 
 async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> None:

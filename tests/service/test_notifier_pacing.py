@@ -8,7 +8,7 @@ import pytest
 
 from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings
-from services.notifier.channels import Notification
+from services.notifier.channels import Message
 from services.notifier.rate_limit import PerPersonLimit
 from tests.conftest import System
 from tests.support import make_settings, running, wait_for
@@ -26,8 +26,8 @@ class CapturingSms:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, notification: Notification, address: str) -> None:
-        self.sent.append((address, notification.text))
+    async def send(self, message: Message) -> None:
+        self.sent.append((message.address, message.text))
 
     def texts_to(self, phone: str) -> list[str]:
         return [text for address, text in self.sent if address == phone]
@@ -116,8 +116,8 @@ async def test_every_page_outcome_is_a_fact_on_the_call(system: System) -> None:
     from services.common.roster import load_roster_file
     from services.common.roster_store import RosterHolder
     from services.notifier.channels import WebhookChannel
-    from services.notifier.handlers import Notifier
-    from tests.service.test_notifier import SECRET, receiver
+    from services.notifier.handlers import Channels, Notifier
+    from tests.service.test_notifier import SECRET, links_for, receiver
 
     async with receiver([500, 200]) as fake, httpx.AsyncClient() as http:
         roster = load_roster_file(None)
@@ -129,9 +129,9 @@ async def test_every_page_outcome_is_a_fact_on_the_call(system: System) -> None:
         notifier = Notifier(
             system.nc,
             RosterHolder(patched),
-            WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01),
-            sms,
+            Channels(sms=sms, webhook=WebhookChannel(http, SECRET, attempts=3, backoff_s=0.01)),
             PerPersonLimit(),
+            links_for(system),
         )
         dead = await system.nc.jetstream().subscribe(
             "deadletter.notifier", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
@@ -150,10 +150,10 @@ async def test_every_page_outcome_is_a_fact_on_the_call(system: System) -> None:
             ("r1", assigned["r1"].dispatch_id, "webhook", 2)
         ]
         assert [(e.responder_id, e.dispatch_id, e.method, e.error) for e in failed] == [
-            ("r2", assigned["r2"].dispatch_id, "none", "no contact method")
-        ]
+            ("r2", assigned["r2"].dispatch_id, "push", "push: no push service configured")
+        ]  # no phone, no webhook: only push is left, and it failed
         letter = await dead.next_msg(timeout=5)
-        assert letter.headers["Dispatch1310-Reason"] == "no contact method"
+        assert letter.headers["Dispatch1310-Reason"] == "push: no push service configured"
         assert len(fake.received) == 2 and sms.sent == []
 
 

@@ -12,20 +12,23 @@ from events import commands as c
 from services.common.aggregate import decide as decide_call
 from services.common.aggregate import evolve, fold
 from services.common.ids import SequentialIds, derive
+from services.notifier.content import PageContent
 from services.notifier.pacing import Batch, Pacer, Page
 from services.notifier.rate_limit import PerPersonLimit
-from services.notifier.texts import page_line, text_of
+from services.notifier.texts import sms_text
 from tests.factories import T0, raised
 
 
 def page(person: str, n: int) -> Page:
-    return Page(
-        person,
-        f"d-{person}-{n}",
-        f"call-{n}",
-        "119",
-        page_line("medical", "胜利街12号", "professional", f"call-{n}"),
-    )
+    content = PageContent(
+        f"call-{n}", f"d-{person}-{n}", person, "medical", "胜利街3栋", "胜利街12号", "王", "138",
+        "", "professional", T0, f"http://x/a/call-{n}",
+    )  # fmt: skip
+    return Page(person, f"d-{person}-{n}", f"call-{n}", "119", content)
+
+
+def text_of(batch: Batch) -> str:
+    return sms_text([p.content for p in batch.pages], T0)
 
 
 def run(pacer: Pacer, arrivals: list[tuple[float, Page]]) -> list[tuple[float, Batch]]:
@@ -108,4 +111,6 @@ def test_a_notification_is_recorded_once_per_dispatch_and_method_even_on_a_close
     failed = record.model_copy(update={"method": "none", "error": "no contact method"})
     (dead,) = decide_call(state, failed, T0, ids)
     assert dead.type == "NotificationFailed" and dead.error == "no contact method"
-    assert evolve(state, sent) == replace(state, events=state.events + 1)
+    after = evolve(state, sent)  # the call stays closed; only what reached whom is noted
+    assert replace(after, notices={}) == replace(state, events=state.events + 1)
+    assert [(n.responder_id, n.method, n.ok) for n in after.notices.values()] == [("r1", "sms", True)]

@@ -24,7 +24,8 @@ def bench(args: argparse.Namespace) -> int:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         print(
-            f"dispatch1310 bench: unknown benchmark(s) {', '.join(unknown)}; one of {', '.join(BENCHMARKS)}"
+            f"dispatch1310 bench: unknown benchmark(s) {', '.join(unknown)}; one of {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
         )
         return 2
     results = run(names, args.quick, lambda text: print(text, file=sys.stderr, flush=True))

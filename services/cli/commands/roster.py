@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ def load_roster(args: argparse.Namespace) -> int:
     try:
         roster = load_roster_file(args.file)
     except RosterError as exc:
-        print(f"dispatch1310: {exc}")
+        print(f"dispatch1310: {exc}", file=sys.stderr)
         return 1
     # Its version is given once loaded: the system seals it (keyed token hashes) first.
     print(f"{args.file}: valid, {len(roster.people)} people")

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario).scaled(args.speed, args.calls)
         roster = load_roster_file(settings.roster_path)
     except (ScenarioError, RosterError) as exc:
-        print(f"dispatch1310: {exc}")
+        print(f"dispatch1310: {exc}", file=sys.stderr)
         return 2
     simulation = Simulation(scenario, settings.http_url, roster, settings.token, seed=args.seed)
     code = 0

@@ -35,18 +35,19 @@ def _progress(done: int, seconds: float) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from services.common.nats_auth import stream_url
-    from services.common.streams import connect
+    from services.cli.nats_client import NatsUnreachable, connect_once, find_url
     from services.common.verify import verify_stream
 
-    url = stream_url(load_settings())
-    if url is None:
-        print("dispatch1310 verify: set NATS_URL, or run it where `up` keeps its data", file=sys.stderr)
+    settings = load_settings()
+    try:
+        url = find_url(settings, "verify")
+    except NatsUnreachable as exc:
+        print(f"dispatch1310 verify: {exc}", file=sys.stderr)
         return 2
     limits = Limits(slack_s=args.slack, notifications=not args.no_notifications)
 
     async def main() -> tuple[Report, float]:
-        nc = await connect(url, "verify")
+        nc = await connect_once(url, "verify", settings)
         try:
             return await verify_stream(nc, datetime.now(UTC), limits, None if args.json else _progress)
         finally:

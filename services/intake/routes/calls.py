@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 
 from events import commands as c
-from events.models import Level
+from events.models import Kind, Level
 from services.common.aggregate import CallState
 from services.common.ids import call_id_for_key, derive, new_call_id
 from services.common.roster import Roster
@@ -26,6 +26,7 @@ from services.intake.auth import (
 )
 from services.intake.deps import IntakeDeps, deps_of, execute, load_call, retrying
 from services.intake.limits import CallRateLimiter, admit_raise
+from services.intake.live import LiveCalls
 from services.intake.routes.duty import duty_book
 from services.intake.schemas import (
     ActionIn,
@@ -39,7 +40,7 @@ from services.intake.schemas import (
     ReleaseIn,
     ResolveIn,
 )
-from services.intake.views import PUBLIC_STATUS, call_view, timeline_view
+from services.intake.views import PUBLIC_STATUS, call_view, desk_view, timeline_view
 
 router = APIRouter(
     prefix="/api/calls",
@@ -181,9 +182,64 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
         if state.status == "merged" and primary.is_open:
             return joined
         if state.is_closed:  # resolved with it, or cancelled by its own caller
-            return {**joined, "status": PUBLIC_STATUS[state.status], "outcome": state.outcome}
+            closed_at = state.closed_at.isoformat() if state.closed_at else None
+            return {
+                **joined,
+                "status": PUBLIC_STATUS[state.status],
+                "outcome": state.outcome,
+                "closed_at": closed_at,
+            }
     # A merged call whose joined call closed is about to be dispatched on its own: still open.
     return call_view(state, now)
+
+
+HISTORY_SPAN = timedelta(hours=24)
+
+
+def _moment(text: str, name: str) -> datetime:
+    """An RFC 3339 time with its offset (a number or a local time without one is refused)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise HTTPException(422, f"{name}: an RFC 3339 time with an offset, e.g. 2026-06-27T08:00:00+08:00")
+    return moment
+
+
+@router.get("")
+async def closed_calls(
+    request: Request,
+    status: Literal["closed"] = "closed",
+    since: str | None = Query(
+        default=None,
+        description="RFC 3339 with an offset: closed at or after; default 24 h ago",
+        json_schema_extra={"format": "date-time"},
+    ),
+    district: str | None = Query(default=None, max_length=64),
+    kind: Kind | None = None,
+    outcome: Literal["handled", "false_alarm", "referred", "cancelled"] | None = None,
+    who: Principal = Depends(require_supervisor),
+) -> dict[str, Any]:
+    """The desk's history: calls closed since ``since`` (the last 24 h by default), newest
+    first, as the board shows them (with when each closed and how)."""
+    deps = deps_of(request)
+    now = deps.clock.now()
+    start = _moment(since, "since") if since is not None else now - HISTORY_SPAN
+    live: LiveCalls = deps.extras["live"]
+    rows = []
+    for state in reversed(live.closed.values()):
+        raised = state.raised
+        if raised is None or state.closed_at is None or state.closed_at < start:
+            continue
+        how = "cancelled" if state.status == "cancelled" else state.outcome
+        if district and raised.district_id != district:
+            continue
+        if (kind and raised.kind != kind) or (outcome and how != outcome):
+            continue
+        rows.append(desk_view(state, now))
+    rows.sort(key=lambda row: str(row["closed_at"]), reverse=True)
+    return {"status": status, "since": start.isoformat(), "calls": rows}
 
 
 @router.get("/{call_id}")
@@ -203,7 +259,8 @@ async def get_timeline(
         if who.id not in state.assignments:
             raise HTTPException(403, f"call {call_id} was not dispatched to you")
     stored, _ = await deps.store.load(call_id)
-    return timeline_view(call_id, stored)
+    names = {person_id: person.name for person_id, person in deps.roster.people.items()}
+    return timeline_view(call_id, stored, names)
 
 
 RESPONDER_ACTIONS: dict[str, type[c.ResponderAction]] = {

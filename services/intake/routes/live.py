@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 from events.models import NoteAdded, ResponderAssigned
 from services.common.aggregate import CallState
 from services.common.event_store import StoredEvent
+from services.common.roster import Roster
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls
 from services.intake.sse import Outbox, sse_response
-from services.intake.views import call_view
+from services.intake.views import actor_of, call_view, desk_view
 
 router = APIRouter(tags=["live"])
 
@@ -28,7 +29,7 @@ def board_rows(request: Request, district: str | None = None) -> list[dict[str, 
     now = deps_of(request).clock.now()
     calls = sorted(live_of(request).open.values(), key=lambda s: s.raised.at if s.raised else now)
     return [
-        call_view(state, now)
+        desk_view(state, now)
         for state in calls
         if state.is_open
         and state.raised is not None
@@ -54,7 +55,7 @@ async def board_stream(request: Request, who: Principal = Depends(require_superv
     def on_event(item: StoredEvent, state: CallState) -> None:
         if state.raised is None:
             return
-        view = call_view(state, deps.clock.now())
+        view = desk_view(state, deps.clock.now())
         outbox.send("update", {"event": item.event.type, "call": view}, item.seq)
 
     return sse_response(request, outbox, live.listen(on_event))
@@ -75,10 +76,11 @@ async def responder_stream(
     now = deps.clock.now()
     # Re-sync on every (re)connect: what this person holds now, from the read model.
     held = [s for s in live.open.values() if responder_id in s.assignments and s.raised is not None]
-    outbox.send("snapshot", {"calls": [call_view(s, now) for s in held]}, live.last_seq)
+    calls = [responder_call_view(s, now, deps.roster) for s in held]
+    outbox.send("snapshot", {"calls": calls}, live.last_seq)
     for state in held:
         if state.assignments[responder_id].status == "paged":
-            outbox.send("dispatch", _dispatch_payload(state, responder_id, now), live.last_seq)
+            outbox.send("dispatch", _dispatch_payload(state, responder_id, now, deps.roster), live.last_seq)
     outbox.send("synced", {"calls": len(held)}, live.last_seq)  # the re-sync is complete
 
     def on_event(item: StoredEvent, state: CallState) -> None:
@@ -87,9 +89,14 @@ async def responder_stream(
         event = item.event
         now = deps.clock.now()
         if isinstance(event, ResponderAssigned) and event.responder_id == responder_id:
-            outbox.send("dispatch", _dispatch_payload(state, responder_id, now), item.seq)
+            outbox.send("dispatch", _dispatch_payload(state, responder_id, now, deps.roster), item.seq)
         else:
-            update: dict[str, Any] = {"event": event.type, "call": call_view(state, now)}
+            # ``by``: who acted (a call closed by the desk, not by this person, says so on the page).
+            update: dict[str, Any] = {
+                "event": event.type,
+                "by": actor_of(event),
+                "call": responder_call_view(state, now, deps.roster),
+            }
             if isinstance(event, NoteAdded):  # a note is for the people on the call: its text goes along
                 update["note"] = {"at": event.at.isoformat(), "by": event.by, "text": event.text}
             outbox.send("update", update, item.seq)
@@ -97,12 +104,27 @@ async def responder_stream(
     return sse_response(request, outbox, live.listen(on_event))
 
 
-def _dispatch_payload(state: CallState, responder_id: str, now: Any) -> dict[str, Any]:
+def responder_call_view(state: CallState, now: Any, roster: Roster) -> dict[str, Any]:
+    """A call as the people dispatched to it see it: where (the building's name and address
+    from the roster, not its id), who called (name and phone) and what they said."""
+    raised = state.raised
+    assert raised is not None
+    building = roster.building(raised.building_id)
+    return {
+        **call_view(state, now),
+        "building_name": building.name if building else raised.building_id or "",
+        "building_address": raised.address or (building.address if building else ""),
+        "caller": raised.caller.model_dump(),
+        "note": raised.note,
+    }
+
+
+def _dispatch_payload(state: CallState, responder_id: str, now: Any, roster: Roster) -> dict[str, Any]:
     raised = state.raised
     assert raised is not None
     assignment = state.assignments[responder_id]
     return {
-        "call": call_view(state, now),
+        "call": responder_call_view(state, now, roster),
         "dispatch_id": assignment.dispatch_id,
         "level": assignment.level,
         "drill": raised.drill,

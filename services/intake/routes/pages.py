@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from services.intake.auth import Principal, require_user
 from services.intake.deps import deps_of
+from services.intake.routes.duty import busy_people
 from services.intake.schemas import CallIdPath
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -44,6 +45,21 @@ async def audit_page(call_id: CallIdPath) -> FileResponse:
     return _page("audit.html")
 
 
+@router.get("/sw.js", include_in_schema=False)
+async def service_worker() -> FileResponse:
+    """The responder app's service worker (Web Push): served from / so its scope is the app."""
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False)
+async def manifest() -> FileResponse:
+    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json")
+
+
 @router.get("/static/{name}", include_in_schema=False)
 async def static_file(name: str) -> FileResponse:
     path = (STATIC / name).resolve()
@@ -72,7 +88,16 @@ async def buildings(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/api/me")
 async def me(request: Request, who: Principal = Depends(require_user)) -> dict[str, Any]:
+    """Who the token is, and their status as the desk's board shows it (away, busy while they
+    hold a call, available)."""
     deps = deps_of(request)
     book = deps.extras["duty"].book
-    away = book.is_away(who.id, deps.clock.now())
-    return {"id": who.id, "name": who.name, "role": who.role, "status": "away" if away else "available"}
+    now = deps.clock.now()
+    until = book.away_until(who.id, now)
+    return {
+        "id": who.id,
+        "name": who.name,
+        "role": who.role,
+        "status": book.status(who.id, now, busy_people(deps)),
+        "until": until.isoformat() if until else None,
+    }

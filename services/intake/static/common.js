@@ -75,6 +75,7 @@ async function api(method, path, body, token, extraHeaders = {}) {
       : `${response.status}`;
     const error = new Error(detail);
     error.status = response.status;
+    error.detail = data.detail;  // as the server sent it: a page may name the field at fault
     throw error;
   }
   return data;
