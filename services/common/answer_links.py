@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.private_files import private_dir
+from services.common.private_files import create_private_once
 
 KEY_FILE = Path("keys") / "answer-link.key"
 _ID = r"[A-Za-z0-9_-]{1,64}"
@@ -34,19 +33,10 @@ class LinkTarget:
 def load_link_key(data_dir: Path) -> bytes:
     """The data dir's link key, made on first use (the first of two services to start wins)."""
     path = data_dir / KEY_FILE
-    private_dir(path.parent)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    for _ in range(50):  # the other service may be between create and write
-        text = path.read_text().strip()
-        if len(text) == 64:
-            return bytes.fromhex(text)
-    raise RuntimeError(f"{path} does not hold a 32-byte hex key")
+    text = create_private_once(path, secrets.token_hex(32).encode()).decode().strip()
+    if len(text) != 64:
+        raise RuntimeError(f"{path} does not hold a 32-byte hex key")
+    return bytes.fromhex(text)
 
 
 class AnswerLinks:

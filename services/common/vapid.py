@@ -9,7 +9,6 @@ signed with that key, so the key is never replaced once made.
 from __future__ import annotations
 
 import base64
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from services.common.private_files import private_dir
+from services.common.private_files import create_private_once
 
 KEY_FILE = Path("keys") / "vapid-private.pem"
 TOKEN_LIFETIME_S = 12 * 3600  # RFC 8292: at most 24 h
@@ -56,27 +55,10 @@ class VapidKeys:
 def load_vapid(data_dir: Path) -> VapidKeys:
     """The data dir's VAPID keys, made on first use (the first of two services to start wins)."""
     path = Path(data_dir) / KEY_FILE
-    private_dir(path.parent)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-    path.chmod(0o600)
-    for _ in range(50):  # the other service may be between create and write
-        pem = path.read_bytes()
-        if pem.rstrip().endswith(b"-----END PRIVATE KEY-----"):
-            loaded = serialization.load_pem_private_key(pem, password=None)
-            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-                break
-            return VapidKeys(loaded)
-        time.sleep(0.01)
-    raise RuntimeError(f"{path} does not hold a P-256 private key in PEM")
+    fresh = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    loaded = serialization.load_pem_private_key(create_private_once(path, fresh), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        raise RuntimeError(f"{path} does not hold a P-256 private key in PEM")
+    return VapidKeys(loaded)
