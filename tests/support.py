@@ -85,6 +85,20 @@ async def serving_intake(
 
 
 @asynccontextmanager
+async def serving_fake(app: Any, what: str) -> AsyncIterator[str]:
+    """A local HTTP server playing a provider (an ASGI ``app``) on a free loopback port: its URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started, what=what)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
 async def running(service: Service) -> AsyncIterator[Service]:
     await service.start()
     try:

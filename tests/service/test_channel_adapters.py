@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -14,7 +13,6 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,7 +30,7 @@ from services.notifier.providers import (
     voice_channel_from_env,
 )
 from services.notifier.robots import DingTalkRobot, WeComRobot
-from tests.support import wait_for
+from tests.support import serving_fake
 
 Handler = Callable[[Request, bytes], Awaitable[Response]]
 
@@ -64,17 +62,10 @@ async def provider(handler: Handler) -> AsyncIterator[FakeProvider]:
         )
         return await handler(request, body)
 
-    port = free_port()
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    await wait_for(lambda: server.started, what="fake provider")
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving_fake(app, "fake provider") as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        await task
 
 
 PAGE = PageContent(

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import httpx
-import uvicorn
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,13 +17,12 @@ from starlette.routing import Route
 
 from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.consumer import partition_of
-from services.common.embedded_nats import free_port
 from services.common.ids import call_id_for_key
 from services.notifier.channels import HttpSms, Message, WebhookChannel, webhook_signature
 from services.notifier.content import PageContent
 from services.notifier.rate_limit import PerPersonLimit
 from tests.conftest import System
-from tests.support import wait_for
+from tests.support import serving_fake, wait_for
 
 SECRET = "test-webhook-secret"
 
@@ -52,20 +50,10 @@ async def receiver(statuses: list[int]) -> AsyncIterator[FakeReceiver]:
         status = fake.statuses.pop(0) if fake.statuses else 200
         return JSONResponse({"ok": status < 300}, status_code=status)
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Starlette(routes=[Route("/hook", hook, methods=["POST"])]), port=port, log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    await wait_for(lambda: server.started, what="fake receiver")
-    fake.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    async with serving_fake(app, "fake receiver") as url:
+        fake.url = f"{url}/hook"
         yield fake
-    finally:
-        server.should_exit = True
-        await task
 
 
 PAGE = PageContent(

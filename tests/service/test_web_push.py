@@ -18,7 +18,6 @@ from pathlib import Path
 import http_ece
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from nats.aio.client import Client
@@ -30,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.embedded_nats import EmbeddedNats, free_port
+from services.common.embedded_nats import EmbeddedNats
 from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
 from services.common.push_subscriptions import PushSubscription, PushSubscriptions
 from services.common.streams import connect, ensure_streams
@@ -39,7 +38,7 @@ from services.notifier.channels import DeliveryFailed, Message
 from services.notifier.content import PageContent
 from services.notifier.push import WebPushChannel
 from tests.conftest import System
-from tests.support import bearer, wait_for
+from tests.support import bearer, serving_fake
 
 
 def b64url(data: bytes) -> str:
@@ -95,17 +94,10 @@ async def push_service() -> AsyncIterator[PushService]:
         fake.received.setdefault(name, []).append((dict(request.headers), await request.body()))
         return Response(status_code=fake.statuses.get(name, 404))
 
-    port = free_port()
     app = Starlette(routes=[Route("/push/{name}", push, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    await wait_for(lambda: server.started, what="fake push service")
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving_fake(app, "fake push service") as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 5)
 
 
 def page(system: System, person_id: str = "g1") -> Message:
