@@ -194,13 +194,17 @@ def _assign(
 def duplicate_of(
     state: CallState, open_by_building: dict[str, list[tuple[str, datetime, bool]]], window_s: float
 ) -> str | None:
-    """The open call this newly raised one duplicates (same building, within the window)."""
+    """The open call this newly raised one duplicates (same building, within the window).
+
+    Calls are compared in stream order, but their times are stamped when the tap arrives:
+    a call stored after another may carry a slightly earlier time, so the window is taken
+    either side."""
     raised = state.raised
     if raised is None or not raised.building_id or raised.source == "device":
         return None
     for call_id, raised_at, drill in open_by_building.get(raised.building_id, []):
         if call_id == state.call_id or drill != raised.drill:
             continue
-        if 0 <= (raised.at - raised_at).total_seconds() <= window_s:
+        if abs((raised.at - raised_at).total_seconds()) <= window_s:
             return call_id
     return None

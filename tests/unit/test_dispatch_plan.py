@@ -109,6 +109,16 @@ def test_duplicates_follow_stream_order_and_a_closed_call_takes_no_more() -> Non
     assert buildings.observe(raised("d", at=T0 + timedelta(seconds=11), building_id="b12")) == "c"
 
 
+def test_a_neighbour_stored_second_but_stamped_first_is_still_a_duplicate() -> None:
+    """Intake stamps a call when the tap arrives and stores it a moment later: of two taps
+    handled at once, the one stored second may carry the earlier time. Stream order decides
+    which is the primary; the time only decides whether they are close enough."""
+    buildings = BuildingCalls(window_s=300)
+    assert buildings.observe(raised("first-stored", at=T0 + timedelta(milliseconds=40), building_id="b12")) is None
+    assert buildings.observe(raised("second-stored", at=T0, building_id="b12")) == "first-stored"
+    assert buildings.observe(raised("long-before", at=T0 - timedelta(seconds=400), building_id="b12")) is None
+
+
 def test_the_call_keeps_the_policy_it_was_raised_under() -> None:
     from services.common.roster import EscalationPolicy, LevelPolicy
 
