@@ -114,7 +114,10 @@ def test_a_neighbour_stored_second_but_stamped_first_is_still_a_duplicate() -> N
     handled at once, the one stored second may carry the earlier time. Stream order decides
     which is the primary; the time only decides whether they are close enough."""
     buildings = BuildingCalls(window_s=300)
-    assert buildings.observe(raised("first-stored", at=T0 + timedelta(milliseconds=40), building_id="b12")) is None
+    assert (
+        buildings.observe(raised("first-stored", at=T0 + timedelta(milliseconds=40), building_id="b12"))
+        is None
+    )
     assert buildings.observe(raised("second-stored", at=T0, building_id="b12")) == "first-stored"
     assert buildings.observe(raised("long-before", at=T0 - timedelta(seconds=400), building_id="b12")) is None
 
