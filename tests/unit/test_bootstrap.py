@@ -63,7 +63,9 @@ def test_every_setting_is_read_once_into_settings() -> None:
         }
     )
     assert twilio.sms == TwilioAccount("AC1", "twilio-auth-token", "+15005550006")
-    assert "twilio-auth-token" not in repr(twilio) and "s3cret" not in repr(settings)  # secrets stay out of logs
+    assert "twilio-auth-token" not in repr(twilio) and "s3cret" not in repr(
+        settings
+    )  # secrets stay out of logs
     defaults = load_settings({})
     assert (defaults.log_level, defaults.webhook_secret, defaults.sms, defaults.voice) == (
         logging.INFO,
