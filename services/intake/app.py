@@ -101,9 +101,9 @@ async def compose(
         calls,
         clock,
         rosters,
+        webhook_secret,
         token_key=await token_key(nc),
         links=links,
-        webhook_secret=webhook_secret,
     )
 
 

@@ -39,9 +39,9 @@ class IntakeDeps:
     calls: Calls
     clock: Clock
     rosters: RosterHolder
+    webhook_secret: str  # checks inbound SMS/voice answers (routes/inbound.py)
     token_key: bytes = b""  # bearer tokens are looked up by keyed_hash(token_key, sha256)
     links: AnswerLinks | None = None  # one-tap answer links (answers.py)
-    webhook_secret: str = ""  # checks inbound SMS/voice answers (routes/inbound.py)
     live: LiveCalls = field(default_factory=LiveCalls)  # the open calls and the board's streams
     desk: DeskView = field(default_factory=DeskView)  # availability and duty overrides
     devices: DeviceDesk = field(default_factory=DeviceDesk)  # routes/devices.py
