@@ -3,6 +3,7 @@ cannot run with (no NATS, the development webhook secret while auth is on)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 from pathlib import Path
@@ -96,12 +97,16 @@ def test_without_a_webhook_secret_one_is_made_once_in_the_data_dir(tmp_path: Pat
     assert webhook_secret(Settings(data_dir=tmp_path / "demo", auth=False)) == DEV_WEBHOOK_SECRET
 
 
-async def test_a_service_without_nats_url_is_a_clear_error() -> None:
+async def test_a_service_without_nats_url_or_with_the_dev_secret_does_not_start() -> None:
     async def compose() -> None:
         raise AssertionError("never composed without NATS")
 
     with pytest.raises(SettingsError, match="NATS_URL must be set to run the audit service"):
         await bootstrap("audit", Settings(nats_url=None), compose)
+    # Refused before anything connects (nothing listens on port 1).
+    with pytest.raises(SettingsError, match="DISPATCH1310_WEBHOOK_SECRET"):
+        dev = Settings(nats_url="nats://127.0.0.1:1", webhook_secret=DEV_WEBHOOK_SECRET)
+        await asyncio.wait_for(bootstrap("notifier", dev, compose), 5)
 
 
 def test_the_service_command_says_what_is_missing_in_one_line(

@@ -6,9 +6,9 @@ page still awaiting their answer. ``POST /api/inbound/voice`` ``{"reference", "d
 
 Both are signed like the notifier's webhooks: ``X-Dispatch1310-Timestamp`` (unix seconds,
 within ``MAX_SKEW_S`` of now) and ``X-Dispatch1310-Signature: sha256=<hex HMAC-SHA256 of
-"<timestamp>.<body>">`` with the webhook secret (``bootstrap.webhook_secret``); anything else is 401 before
-the body is even read as JSON. The answer itself goes through ``answer_page`` (403/409/410
-as for every other way of answering).
+"<timestamp>.<body>">`` with the webhook secret (``DISPATCH1310_WEBHOOK_SECRET``, else the data
+dir's: ``bootstrap.webhook_secret``); anything else is 401 before the body is even read as JSON.
+The answer itself goes through ``answer_page`` (403/409/410 as for every other way of answering).
 """
 
 from __future__ import annotations
