@@ -15,11 +15,11 @@ from events.models import CallEvent, Fact
 from services.audit import checkpoint
 from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX, QueryError, answer, encode
-from services.common.clock import Clock, SystemClock
+from services.common.bootstrap import bootstrap
+from services.common.clock import Clock
 from services.common.follow import StreamFollower
 from services.common.service import Service, run_service
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
 
 log = structlog.get_logger("audit")
 
@@ -115,10 +115,11 @@ class AuditService:
 
 
 async def build(settings: Settings, clock: Clock | None = None) -> Service:
-    assert settings.nats_url, "NATS_URL must be set for a service"
-    nc = await connect(settings.nats_url, "audit")
-    await ensure_streams(nc.jetstream(), settings.replicas)
-    return AuditService(nc, clock or SystemClock())
+    return await bootstrap("audit", settings, compose, clock=clock)
+
+
+async def compose(*, nc: Client, clock: Clock) -> Service:
+    return AuditService(nc, clock)
 
 
 def run(settings: Settings) -> None:

@@ -27,10 +27,10 @@ from events.models import (
     StageTimes,
 )
 from services.audit.replay import rebuild
-from services.cli.supervisor import declare_streams
 from services.common.embedded_nats import EmbeddedNats
 from services.common.invariants import Limits, Report
 from services.common.jetstream_store import JetStreamEventStore, stream_seq
+from services.common.processes import declare_streams
 from services.common.verify import verify_stream
 
 EVENTS_PER_CALL = 5

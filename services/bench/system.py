@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from services.cli.supervisor import ProcessGroup, declare_streams, wait_healthy
 from services.common.embedded_nats import EmbeddedNats, free_port
+from services.common.processes import ProcessGroup, declare_streams, wait_healthy
 from services.registry import SERVICES
 
 

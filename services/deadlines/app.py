@@ -6,14 +6,13 @@ import structlog
 from nats.aio.client import Client
 
 from events import subjects
+from services.common.bootstrap import bootstrap
 from services.common.calls import Calls
-from services.common.clock import Clock, SystemClock
+from services.common.clock import Clock
 from services.common.follow import StreamFollower
-from services.common.ids import IdFactory, RandomIds
-from services.common.jetstream_store import JetStreamEventStore
+from services.common.ids import IdFactory
 from services.common.service import Service, run_service
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
 from services.deadlines.keeper import DeadlineKeeper
 
 log = structlog.get_logger("deadlines")
@@ -45,10 +44,10 @@ class DeadlinesService:
 
 
 async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> Service:
-    assert settings.nats_url, "NATS_URL must be set for a service"
-    nc = await connect(settings.nats_url, "deadlines")
-    await ensure_streams(nc.jetstream(), settings.replicas)
-    calls = Calls(JetStreamEventStore(nc), clock or SystemClock(), ids or RandomIds())
+    return await bootstrap("deadlines", settings, compose, clock=clock, ids=ids)
+
+
+async def compose(*, settings: Settings, nc: Client, calls: Calls) -> Service:
     return DeadlinesService(nc, DeadlineKeeper(calls, settings.sweep_interval_s))
 
 

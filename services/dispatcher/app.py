@@ -9,17 +9,17 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from events import subjects
+from services.common.bootstrap import bootstrap, nats_url
 from services.common.calls import Calls
-from services.common.clock import Clock, SystemClock
+from services.common.clock import Clock
 from services.common.consumer import subscribe_events
 from services.common.follow import StreamFollower
-from services.common.ids import IdFactory, RandomIds
+from services.common.ids import IdFactory
 from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster import EscalationPolicy, Roster, load_roster_file
+from services.common.roster import EscalationPolicy, Roster
 from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
 from services.dispatcher.building_calls import EVENT_TYPES as BUILDING_EVENTS
 from services.dispatcher.handlers import Dispatcher
 
@@ -64,12 +64,12 @@ class DispatcherService:
 
 
 async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> Service:
-    assert settings.nats_url, "NATS_URL must be set for a service"
-    nc = await connect(settings.nats_url, "dispatcher")
-    await ensure_streams(nc.jetstream(), settings.replicas)
-    store = JetStreamEventStore(nc)
-    rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
-    calls = Calls(store, clock or SystemClock(), ids or RandomIds())
+    return await bootstrap("dispatcher", settings, compose, clock=clock, ids=ids)
+
+
+async def compose(
+    *, settings: Settings, nc: Client, store: JetStreamEventStore, calls: Calls, rosters: RosterHolder
+) -> Service:
     dispatcher = Dispatcher(calls, BoundRosters(rosters, nc), settings)
     # Rebuild the memory of open calls (duplicates, who is busy) from what the durable
     # consumer has already handled; everything after its ack floor it will see again.
@@ -91,7 +91,7 @@ async def build(settings: Settings, clock: Clock | None = None, ids: IdFactory |
         partitions=PARTITIONS,
         in_stream_order=dict.fromkeys(BUILDING_EVENTS, dispatcher.in_stream_order),
     )
-    broker = service_broker(settings.nats_url)
+    broker = service_broker(nats_url(settings, DURABLE))
     broker.include_router(router)
     assert partitions is not None
     consumer = BrokerService(

@@ -3,88 +3,71 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from nats.aio.client import Client
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import subjects
-from services.common.answer_links import AnswerLinks, load_link_key
+from services.common.answer_links import AnswerLinks
+from services.common.bootstrap import bootstrap
 from services.common.calls import Calls
-from services.common.clock import Clock, SystemClock
+from services.common.clock import Clock
 from services.common.follow import StreamFollower
-from services.common.ids import IdFactory, RandomIds
+from services.common.ids import IdFactory
 from services.common.intake_secrets import token_key
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
 from services.common.metrics import Registry
-from services.common.roster import load_roster_file
-from services.common.roster_store import RosterHolder, publish_configured_roster
+from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
 from services.intake.auth import redact_access_log
 from services.intake.deps import IntakeDeps
-from services.intake.desk import DeskView
 from services.intake.limits import BodySizeLimit, CallRateLimiter
-from services.intake.live import LiveCalls
 from services.intake.request_metrics import RequestMetrics
-from services.intake.routes.duty import is_duty_officer
+from services.intake.routes import answers, calls, devices, duty, inbound, live, pages, push, reports, system
 from services.intake.schemas import ERROR_RESPONSES, json_safe
 
-# Routers of the intake, one module per area; a module missing here is simply not served.
-ROUTERS = (
-    "services.intake.routes.system",
-    "services.intake.routes.calls",
-    "services.intake.routes.live",
-    "services.intake.routes.reports",
-    "services.intake.routes.devices",
-    "services.intake.routes.duty",
-    "services.intake.routes.pages",
-    "services.intake.routes.answers",
-    "services.intake.routes.inbound",
-    "services.intake.routes.push",
+# Routers of the intake, one module per area, in the order their paths are matched.
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    calls.router,
+    live.router,
+    reports.router,
+    devices.router,
+    duty.router,
+    pages.router,
+    answers.router,
+    inbound.router,
+    push.router,
 )
 
 
 def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | None = None) -> FastAPI:
-    clock = clock or SystemClock()
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        assert settings.nats_url, "NATS_URL must be set for a service"
-        nc = await connect(settings.nats_url, "intake")
-        await ensure_streams(nc.jetstream(), settings.replicas)
-        configured = load_roster_file(settings.roster_path)
-        current = await publish_configured_roster(nc, configured)
-        rosters = await RosterHolder.follow(nc, current)
-        store = JetStreamEventStore(nc)
-        live = LiveCalls()
-        calls = Calls(store, clock, ids or RandomIds())
-        deps = IntakeDeps(settings, nc, store, calls, clock, rosters, token_key=await token_key(nc))
-        deps.links = AnswerLinks(load_link_key(settings.data_dir), settings.public_url)
-        deps.extras["live"] = live
-        desk = DeskView()
-        deps.extras["duty"] = desk
-        deps.extras["is_duty_officer"] = lambda person_id: is_duty_officer(deps, person_id)
+        deps = await bootstrap("intake", settings, compose, clock=clock, ids=ids, publish_roster=True)
+        nc = deps.nc
+        assert nc is not None
         app.state.deps = deps
-        await live.follow(nc)
-        desk_follower = StreamFollower(subjects.RESPONDERS_STREAM, ">", desk.apply)
+        await deps.live.follow(nc)
+        desk_follower = StreamFollower(subjects.RESPONDERS_STREAM, ">", deps.desk.apply)
         await desk_follower.start(nc)
         try:
             yield
         finally:
             await desk_follower.stop()
-            await live.close()
-            await rosters.close()
+            await deps.live.close()
+            await deps.rosters.close()
             await nc.close()
 
     app = FastAPI(title="dispatch1310", version="0.1.0", lifespan=lifespan)
@@ -95,16 +78,33 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
     app.state.rate_limiter = CallRateLimiter(new_phones_per_address=settings.new_phones_per_address)
     app.state.metrics = registry = Registry()
     app.add_middleware(RequestMetrics, registry=registry)
-
-    for module_name in ROUTERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        app.include_router(module.router, responses=ERROR_RESPONSES)
+    for router in ROUTERS:
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app
+
+
+async def compose(
+    *,
+    settings: Settings,
+    nc: Client,
+    store: JetStreamEventStore,
+    calls: Calls,
+    clock: Clock,
+    rosters: RosterHolder,
+    links: AnswerLinks,
+    webhook_secret: str,
+) -> IntakeDeps:
+    return IntakeDeps(
+        settings,
+        nc,
+        store,
+        calls,
+        clock,
+        rosters,
+        webhook_secret,
+        token_key=await token_key(nc),
+        links=links,
+    )
 
 
 class AllowEveryMethod:

@@ -5,21 +5,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import HTTPException, Request
 from nats.aio.client import Client
 
 from events.commands import Command
 from events.models import CallEvent
-from services.common.aggregate import CallState, DomainError
+from services.common.aggregate import ACTIVE, CallState, DomainError
 from services.common.answer_links import AnswerLinks
 from services.common.calls import Calls
 from services.common.clock import Clock
+from services.common.duty import DutyBook, on_duty
 from services.common.event_store import ConcurrencyConflict, EventStore, StoreUnavailable
+from services.common.push_subscriptions import PushSubscriptions
 from services.common.roster import Roster
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
+from services.common.vapid import VapidKeys
+from services.intake.desk import DeskView
+from services.intake.device_desk import DeviceDesk
+from services.intake.live import LiveCalls
 
 STORE_RETRY_S = 4.0
 T = TypeVar("T")
@@ -33,13 +39,36 @@ class IntakeDeps:
     calls: Calls
     clock: Clock
     rosters: RosterHolder
+    webhook_secret: str  # checks inbound SMS/voice answers (routes/inbound.py)
     token_key: bytes = b""  # bearer tokens are looked up by keyed_hash(token_key, sha256)
     links: AnswerLinks | None = None  # one-tap answer links (answers.py)
-    extras: dict[str, Any] = field(default_factory=dict)
+    live: LiveCalls = field(default_factory=LiveCalls)  # the open calls and the board's streams
+    desk: DeskView = field(default_factory=DeskView)  # availability and duty overrides
+    devices: DeviceDesk = field(default_factory=DeviceDesk)  # routes/devices.py
+    vapid: VapidKeys | None = None  # loaded at first use (routes/push.py)
+    push_subscriptions: PushSubscriptions | None = None  # opened at first use (routes/push.py)
 
     @property
     def roster(self) -> Roster:
         return self.rosters.roster
+
+    @property
+    def duty_book(self) -> DutyBook:
+        return self.desk.book
+
+    def busy_people(self) -> frozenset[str]:
+        """Who holds an open call now (the desk's "busy")."""
+        return frozenset(
+            person
+            for state in self.live.open.values()
+            for person, a in state.assignments.items()
+            if a.status in ACTIVE
+        )
+
+    def is_duty_officer(self, person_id: str) -> bool:
+        """Whether ``person_id`` is the community's officer on duty now (the desk's powers)."""
+        desk = on_duty(self.roster.community, self.desk.book.overrides, self.clock.now())
+        return desk.on_duty is not None and desk.on_duty.id == person_id
 
 
 def deps_of(request: Request) -> IntakeDeps:

@@ -1,34 +1,34 @@
-"""Composition root of the notifier: channels configured from the environment.
+"""Composition root of the notifier: channels configured by the settings.
 
-``DISPATCH1310_WEBHOOK_SECRET`` signs webhooks (default: a development secret); SMS by
+``DISPATCH1310_WEBHOOK_SECRET`` signs webhooks (unset: see ``bootstrap.webhook_secret``); SMS by
 ``DISPATCH1310_SMS_PROVIDER`` (``twilio``, ``http`` with ``DISPATCH1310_SMS_URL``, else logged)
-and voice by ``DISPATCH1310_VOICE_URL`` (else logged): see providers.py. Web Push signs with
-the data dir's VAPID key; group robots need no setting (their URLs are in the roster).
+and voice by ``DISPATCH1310_VOICE_URL`` (else logged): ``Settings.sms``/``.voice``, providers.py.
+Web Push signs with the data dir's VAPID key; group robots need no setting (their URLs are in
+the roster).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import httpx
 from faststream.nats import NatsRouter
+from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
 from events import subjects
-from services.common.answer_links import AnswerLinks, load_link_key
+from services.common.answer_links import AnswerLinks
+from services.common.bootstrap import bootstrap, nats_url
 from services.common.consumer import keep_ack_wait, subscribe_events
 from services.common.push_subscriptions import PushSubscriptions
-from services.common.roster import load_roster_file
 from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
 from services.common.vapid import load_vapid
 from services.notifier.channels import Channel, WebhookChannel
 from services.notifier.handlers import Channels, Notifier
-from services.notifier.providers import sms_channel_from_env, voice_channel_from_env
+from services.notifier.providers import sms_channel, voice_channel
 from services.notifier.push import WebPushChannel
 from services.notifier.rate_limit import PerPersonLimit
 from services.notifier.robots import DingTalkRobot, WeComRobot
@@ -52,21 +52,32 @@ async def build(
 ) -> Service:
     """``sms`` and ``channels`` (push=, voice=, wecom=, dingtalk=, webhook=) replace the
     configured providers (tests)."""
-    assert settings.nats_url, "NATS_URL must be set for a service"
-    nc = await connect(settings.nats_url, "notifier")
-    await ensure_streams(nc.jetstream(), settings.replicas)
-    rosters = await RosterHolder.follow(nc, load_roster_file(settings.roster_path))
+    return await bootstrap(
+        "notifier", settings, compose, sms=sms, limit=limit, ack_wait_s=ack_wait_s, channels=channels
+    )
+
+
+async def compose(
+    *,
+    settings: Settings,
+    nc: Client,
+    rosters: RosterHolder,
+    links: AnswerLinks,
+    webhook_secret: str,
+    sms: Channel | None,
+    limit: PerPersonLimit | None,
+    ack_wait_s: float,
+    channels: dict[str, Channel],
+) -> Service:
     http = httpx.AsyncClient(timeout=5)
-    webhook = WebhookChannel(http, os.environ.get("DISPATCH1310_WEBHOOK_SECRET", "dispatch1310-dev-secret"))
     configured = Channels(
-        sms=sms or sms_channel_from_env(http, os.environ),
-        webhook=webhook,
+        sms=sms or sms_channel(http, settings.sms),
+        webhook=WebhookChannel(http, webhook_secret),
         push=WebPushChannel(http, await PushSubscriptions.open(nc), load_vapid(settings.data_dir)),
-        voice=voice_channel_from_env(http, os.environ, f"{settings.public_url}/api/inbound/voice"),
+        voice=voice_channel(http, settings.voice, f"{settings.public_url}/api/inbound/voice"),
         wecom=WeComRobot(http),
         dingtalk=DingTalkRobot(http),
     )
-    links = AnswerLinks(load_link_key(settings.data_dir), settings.public_url)
     notifier = Notifier(nc, rosters, replace(configured, **channels), limit or PerPersonLimit(), links)
     router = NatsRouter()
     # A new notifier starts from now: it must not text people about last year's calls.
@@ -84,7 +95,7 @@ async def build(
     )
     assert partitions is not None
     await keep_ack_wait(nc, subjects.CALLS_STREAM, DURABLE, ack_wait_s)
-    broker = service_broker(settings.nats_url)
+    broker = service_broker(nats_url(settings, DURABLE))
     broker.include_router(router)
     # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.
     closers: list[Callable[[], Awaitable[None]]] = [

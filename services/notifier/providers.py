@@ -1,4 +1,4 @@
-"""SMS and voice providers behind the ``Channel`` interface, chosen from the environment.
+"""SMS and voice providers behind the ``Channel`` interface, chosen by the settings.
 
 SMS: ``DISPATCH1310_SMS_PROVIDER=twilio`` (Twilio Programmable Messaging:
 ``DISPATCH1310_TWILIO_SID``, ``_TOKEN``, ``_FROM``, ``_URL`` default https://api.twilio.com),
@@ -16,18 +16,17 @@ a message (a 4xx) is not: ``DeliveryFailed`` says what it answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import httpx
 import structlog
 
-from services.common.settings import SettingsError
+from services.common.settings import TWILIO_URL, HttpProvider, TwilioAccount
 from services.intake.phones import NotAPhone, normalise_phone
 from services.notifier.channels import Channel, DeliveryFailed, HttpSms, LoggingSms, Message
 
 log = structlog.get_logger("notifier")
 
-TWILIO_URL = "https://api.twilio.com"
 RETRY_DELAY_S = 0.5
 
 
@@ -158,40 +157,20 @@ class TwilioSms:
         return attempts
 
 
-def sms_channel_from_env(http: httpx.AsyncClient, env: Mapping[str, str]) -> Channel:
-    """The SMS channel the environment names: Twilio, the generic HTTP gateway, or logging."""
-    provider = env.get("DISPATCH1310_SMS_PROVIDER", "").strip().lower()
-    if provider == "twilio":
-        missing = [
-            name
-            for name in ("DISPATCH1310_TWILIO_SID", "DISPATCH1310_TWILIO_TOKEN", "DISPATCH1310_TWILIO_FROM")
-            if not env.get(name)
-        ]
-        if missing:
-            raise SettingsError(f"DISPATCH1310_SMS_PROVIDER=twilio needs {', '.join(missing)}")
+def sms_channel(http: httpx.AsyncClient, configured: TwilioAccount | HttpProvider | None) -> Channel:
+    """The SMS channel the settings name (``Settings.sms``): Twilio, the HTTP gateway, or logging."""
+    if isinstance(configured, TwilioAccount):
         return TwilioSms(
-            http,
-            env["DISPATCH1310_TWILIO_SID"],
-            env["DISPATCH1310_TWILIO_TOKEN"],
-            env["DISPATCH1310_TWILIO_FROM"],
-            base_url=env.get("DISPATCH1310_TWILIO_URL") or TWILIO_URL,
+            http, configured.sid, configured.token, configured.from_number, base_url=configured.url
         )
-    url = env.get("DISPATCH1310_SMS_URL")
-    if provider in ("", "http"):
-        if url:
-            return HttpSms(http, url, env.get("DISPATCH1310_SMS_TOKEN") or None)
-        if provider == "http":
-            raise SettingsError("DISPATCH1310_SMS_PROVIDER=http needs DISPATCH1310_SMS_URL")
-        return LoggingSms()
-    if provider in ("log", "logging"):
-        return LoggingSms()
-    raise SettingsError(f"DISPATCH1310_SMS_PROVIDER: twilio, http or log, not {provider!r}")
+    if isinstance(configured, HttpProvider):
+        return HttpSms(http, configured.url, configured.token)
+    return LoggingSms()
 
 
-def voice_channel_from_env(http: httpx.AsyncClient, env: Mapping[str, str], callback_url: str) -> Channel:
-    """The voice channel the environment names: the HTTP provider or logging.
+def voice_channel(http: httpx.AsyncClient, configured: HttpProvider | None, callback_url: str) -> Channel:
+    """The voice channel the settings name (``Settings.voice``): the HTTP provider or logging.
     ``callback_url``: the public URL of the intake + ``/api/inbound/voice``."""
-    url = env.get("DISPATCH1310_VOICE_URL")
-    if url:
-        return HttpVoice(http, url, env.get("DISPATCH1310_VOICE_TOKEN") or None, callback_url)
+    if configured is not None:
+        return HttpVoice(http, configured.url, configured.token, callback_url)
     return LoggingVoice()

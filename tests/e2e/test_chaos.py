@@ -17,9 +17,9 @@ import pytest
 
 from services.audit.replay import replay
 from services.bench.system import process_system
-from services.cli.supervisor import wait_healthy
 from services.common.invariants import Limits
 from services.common.jetstream_store import JetStreamEventStore
+from services.common.processes import wait_healthy
 from services.common.verify import verify_stream
 from tests.support import expected_misses, wait_for
 

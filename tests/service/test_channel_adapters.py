@@ -19,15 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common.embedded_nats import free_port
-from services.common.settings import SettingsError
-from services.notifier.channels import DeliveryFailed, HttpSms, LoggingSms, Message
+from services.common.settings import SettingsError, load_settings
+from services.notifier.channels import Channel, DeliveryFailed, HttpSms, LoggingSms, Message
 from services.notifier.content import PageContent
 from services.notifier.providers import (
     HttpVoice,
     LoggingVoice,
     TwilioSms,
-    sms_channel_from_env,
-    voice_channel_from_env,
+    sms_channel,
+    voice_channel,
 )
 from services.notifier.robots import DingTalkRobot, WeComRobot
 from tests.support import serving_fake
@@ -237,7 +237,15 @@ async def test_dingtalk_tries_once_more_after_a_5xx_and_signs_afresh() -> None:
         assert stamps == ["1767225600000", "1767225601000"]
 
 
-# --- choosing from the environment ------------------------------------------------------
+# --- choosing from the settings -----------------------------------------------------------
+
+
+def sms_channel_from_env(http: httpx.AsyncClient, env: dict[str, str]) -> Channel:
+    return sms_channel(http, load_settings(env).sms)
+
+
+def voice_channel_from_env(http: httpx.AsyncClient, env: dict[str, str], callback_url: str) -> Channel:
+    return voice_channel(http, load_settings(env).voice, callback_url)
 
 
 async def test_factories_choose_from_the_environment() -> None:

@@ -17,13 +17,13 @@ from services.notifier.channels import webhook_signature
 from tests.service.conftest import System
 from tests.support import bearer, make_settings
 
-SECRET = "dispatch1310-dev-secret"  # the default both the notifier and the intake use
+SECRET = "inbound-test-secret"  # DISPATCH1310_WEBHOOK_SECRET, the notifier's and the intake's
 
 
 @pytest.fixture
 def system_settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
     """Calls of one building are not merged here: one person is paged for two calls."""
-    return make_settings(nats_server.url, tmp_path, merge_window_s=0.001)
+    return make_settings(nats_server.url, tmp_path, merge_window_s=0.001, webhook_secret=SECRET)
 
 
 async def post_signed(

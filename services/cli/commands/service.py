@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 from typing import Any
 
 from services.common.logging import configure_logging
@@ -16,11 +14,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.common.bootstrap import check_settings
     from services.common.lifeline import follow_supervisor
     from services.registry import runner
 
     follow_supervisor()  # started by `up`: stop when it is gone, even after its kill -9
-    level = os.environ.get("DISPATCH1310_LOG_LEVEL", "INFO").upper()
-    configure_logging(json=True, level=getattr(logging, level, logging.INFO))
-    runner(args.name)(load_settings())
+    run_service = runner(args.name)
+    settings = load_settings()
+    check_settings(args.name, settings)  # a missing NATS_URL is one line and exit 2, not a traceback
+    configure_logging(json=True, level=settings.log_level)
+    run_service(settings)
     return 0

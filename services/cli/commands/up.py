@@ -15,6 +15,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.cli.supervisor import up
+    from services.common.processes import up
 
     return up(load_settings(), cluster=args.cluster)

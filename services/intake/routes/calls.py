@@ -13,7 +13,6 @@ from events import commands as c
 from events.models import Kind, Level
 from services.common.aggregate import CallState
 from services.common.ids import call_id_for_key, derive, new_call_id
-from services.common.roster import Roster
 from services.intake.auth import (
     ANONYMOUS,
     Principal,
@@ -26,8 +25,7 @@ from services.intake.auth import (
 )
 from services.intake.deps import IntakeDeps, deps_of, execute, load_call, retrying
 from services.intake.limits import CallRateLimiter, admit_raise
-from services.intake.live import LiveCalls
-from services.intake.routes.duty import duty_book
+from services.intake.raising import raise_command
 from services.intake.schemas import (
     ActionIn,
     AssignIn,
@@ -51,12 +49,6 @@ router = APIRouter(
 )
 
 
-def starting_level(roster: Roster, building_id: str | None, district_id: str | None) -> Level:
-    """Building level when the building has people; otherwise the first staffed level above."""
-    staffed = roster.staffed_levels(building_id, district_id)
-    return staffed[0] if staffed else "professional"
-
-
 @router.post(
     "",
     status_code=201,
@@ -74,7 +66,7 @@ async def raise_call(
     if body.source == "phone":
         if who is ANONYMOUS and auth_on(request):
             raise HTTPException(401, "a phoned-in call is raised by a supervisor or the duty officer")
-        if who is not ANONYMOUS and not who.is_supervisor and not is_duty_officer(deps, who.id):
+        if who is not ANONYMOUS and not who.is_supervisor and not deps.is_duty_officer(who.id):
             raise HTTPException(403, "only a supervisor or the duty officer raises a phoned-in call")
         raised_by = who.id if who is not ANONYMOUS else "supervisor"
     elif body.source == "device":
@@ -107,24 +99,19 @@ async def raise_call(
             "too many calls from here; retry shortly",
             headers={"Retry-After": str(math.ceil(admitted.wait))},
         )
-    roster = deps.roster
-    district = roster.district_of(body.building_id)
-    now = deps.clock.now()
-    due = deps.settings.targets.due_from(now)
-    command = c.RaiseCall(
+    command = raise_command(
+        deps.roster,
+        deps.settings.targets,
+        deps.clock.now(),
         call_id=call_id,
         caller=body.caller_model(),
         building_id=body.building_id,
-        district_id=district.id if district else None,
         address=body.address,
         kind=body.kind,
         note=body.note,
         drill=body.drill,
         source=body.source,
         raised_by=raised_by,
-        level=starting_level(roster, body.building_id, None),
-        due=due,
-        policy_version=roster.escalation.version,
         caller_secret_sha256=sha256_hex(secret),
         # A flood from one address: stored (201, nothing lost) but held for the desk's triage,
         # never from the desk itself (a supervisor or the officer raising a phoned-in call).
@@ -161,14 +148,9 @@ def _raised(response: Response, state: CallState, secret: str, now: datetime) ->
     return {**view, "secret": secret, "links": {"page": f"/?call={call_id}", "self": f"/api/calls/{call_id}"}}
 
 
-def is_duty_officer(deps: IntakeDeps, person_id: str) -> bool:
-    check = deps.extras.get("is_duty_officer")
-    return bool(check and check(person_id))
-
-
 async def require_desk(request: Request, who: Principal = Depends(principal)) -> Principal:
     """A supervisor, or the community duty officer on duty now (the contract's desk powers)."""
-    if who is not ANONYMOUS and not who.is_supervisor and is_duty_officer(deps_of(request), who.id):
+    if who is not ANONYMOUS and not who.is_supervisor and deps_of(request).is_duty_officer(who.id):
         return who
     return await require_supervisor(request, who)
 
@@ -226,9 +208,8 @@ async def closed_calls(
     deps = deps_of(request)
     now = deps.clock.now()
     start = _moment(since, "since") if since is not None else now - HISTORY_SPAN
-    live: LiveCalls = deps.extras["live"]
     rows = []
-    for state in reversed(live.closed.values()):
+    for state in reversed(deps.live.closed.values()):
         raised = state.raised
         if raised is None or state.closed_at is None or state.closed_at < start:
             continue
@@ -278,7 +259,7 @@ def _responder_route(command_type: type[c.ResponderAction]) -> Any:
         deps = deps_of(request)
         named = body.responder_id
         by: str | None = None
-        if named and who is not ANONYMOUS and named != who.id and is_duty_officer(deps, who.id):
+        if named and who is not ANONYMOUS and named != who.id and deps.is_duty_officer(who.id):
             responder, by = named, who.id  # the officer on duty holds the desk's powers
         else:
             responder = acting_responder(request, who, named)
@@ -302,7 +283,7 @@ async def resolve(
     call_id: CallIdPath, body: ResolveIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    if who.is_supervisor or is_duty_officer(deps, who.id):
+    if who.is_supervisor or deps.is_duty_officer(who.id):
         command = c.Resolve(
             call_id=call_id, by=who.id, outcome=body.outcome, note=body.note, as_responder=False
         )
@@ -331,7 +312,7 @@ async def cancel(
     state = await load_call(deps, call_id)
     raised = state.raised
     assert raised is not None
-    supervisor = who.is_supervisor or is_duty_officer(deps, who.id)
+    supervisor = who.is_supervisor or deps.is_duty_officer(who.id)
     caller = secret_matches(x_call_secret or body.secret, raised.caller_secret_sha256)
     if not (supervisor or caller or not auth_on(request)):
         raise HTTPException(403, "only the caller (with the call's secret) or a supervisor cancels a call")
@@ -349,7 +330,7 @@ async def assign(
     person = deps.roster.people.get(body.responder_id)
     if person is None:
         raise HTTPException(422, f"responder_id: no one with id {body.responder_id!r} in the roster")
-    if duty_book(deps).is_away(person.id, deps.clock.now()):  # away people are never paged
+    if deps.duty_book.is_away(person.id, deps.clock.now()):  # away people are never paged
         raise HTTPException(409, f"{person.name} is away: mark them available first")
     placed = deps.roster.level_of(person.id)
     level: Level = placed[0] if placed else state.level

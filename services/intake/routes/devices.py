@@ -24,9 +24,8 @@ from services.common.intake_secrets import device_secret
 from services.common.roster import Device
 from services.intake.deps import IntakeDeps, deps_of, execute, unavailable
 from services.intake.device_auth import DeviceAuthError, replay_key, verify
-from services.intake.live import LiveCalls
-from services.intake.replay_ledger import ReplayLedger
-from services.intake.routes.calls import starting_level
+from services.intake.device_desk import DeviceDesk
+from services.intake.raising import raise_command
 from services.intake.schemas import json_safe
 
 router = APIRouter(tags=["devices"])
@@ -43,30 +42,6 @@ class DeviceAlertIn(BaseModel):
     at: UtcDatetime | None = None
 
 
-class DeviceDesk:
-    """Per-device serialisation and memory of the device's open call (beats stream lag)."""
-
-    def __init__(self) -> None:
-        self.locks: dict[str, asyncio.Lock] = {}
-        self.open_call: dict[str, str] = {}
-        self.ledger: ReplayLedger | None = None
-
-    async def replays(self, deps: IntakeDeps) -> ReplayLedger:
-        if self.ledger is None:
-            if deps.nc is None:
-                raise unavailable()
-            self.ledger = await ReplayLedger.open(deps.nc)
-        return self.ledger
-
-
-def desk_of(deps: IntakeDeps) -> DeviceDesk:
-    desk = deps.extras.get("devices")
-    if desk is None:
-        desk = deps.extras["devices"] = DeviceDesk()
-    assert isinstance(desk, DeviceDesk)
-    return desk
-
-
 def _unauthorized(reason: str) -> HTTPException:
     return HTTPException(401, f"device alert refused: {reason}")
 
@@ -78,7 +53,7 @@ async def device_alert(
     x_signature: str | None = Header(default=None),
 ) -> Any:
     deps = deps_of(request)
-    desk = desk_of(deps)
+    desk = deps.devices
     body = await request.body()
     try:
         device_id = json.loads(body).get("device_id")
@@ -100,7 +75,7 @@ async def device_alert(
         verify(secret, x_timestamp, x_signature, body, now)
     except DeviceAuthError as exc:
         raise _unauthorized(str(exc)) from None
-    ledger = await desk.replays(deps)
+    ledger = await desk.replays(deps.nc)
     key = replay_key(x_signature or "")
     try:
         claimed = await ledger.claim(key)
@@ -137,23 +112,17 @@ async def _record_alert(deps: IntakeDeps, desk: DeviceDesk, device: Device, body
             )
             return JSONResponse({"call_id": open_call, "merged": True}, status_code=201)
         call_id = new_call_id()
-        roster = deps.roster
-        district = roster.district_of(device.building_id)
-        clock_now = deps.clock.now()
-        due = deps.settings.targets.due_from(clock_now)
-        staffed = roster.staffed_levels(device.building_id, None, device.id)
-        command = c.RaiseCall(
+        command = raise_command(
+            deps.roster,
+            deps.settings.targets,
+            deps.clock.now(),
             call_id=call_id,
             caller=Caller(name=device.resident.name, phone=device.resident.phone),
             building_id=device.building_id,
-            district_id=district.id if district else None,
             kind=KIND_OF_ALERT[alert.kind],
             note=f"device {device.id}: {alert.kind}"
             + (f", battery {alert.battery:.0f}%" if alert.battery is not None else ""),
             source="device",
-            level=staffed[0] if staffed else starting_level(roster, device.building_id, None),
-            due=due,
-            policy_version=roster.escalation.version,
             device_id=device.id,
             position=alert.position,
         )
@@ -163,7 +132,7 @@ async def _record_alert(deps: IntakeDeps, desk: DeviceDesk, device: Device, body
 
 
 def _open_call_of(deps: IntakeDeps, desk: DeviceDesk, device_id: str) -> str | None:
-    live: LiveCalls = deps.extras["live"]
+    live = deps.live
     remembered = desk.open_call.get(device_id)
     if remembered is not None:
         state = live.open.get(remembered)

@@ -9,14 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.models import AvailabilityChanged, DutyOverrideSet, UtcDatetime
-from services.common.aggregate import ACTIVE
-from services.common.duty import DutyBook, on_duty
+from services.common.duty import on_duty
 from services.common.event_store import StoreUnavailable
 from services.common.responder_facts import append_fact
 from services.common.roster import Person
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import IntakeDeps, deps_of, unavailable
-from services.intake.live import LiveCalls
 
 router = APIRouter(tags=["duty desk"])
 
@@ -42,38 +40,18 @@ class OverrideIn(BaseModel):
     ends: UtcDatetime = Field(alias="to")
 
 
-def duty_book(deps: IntakeDeps) -> DutyBook:
-    book: DutyBook = deps.extras["duty"].book
-    return book
-
-
-def busy_people(deps: IntakeDeps) -> frozenset[str]:
-    live: LiveCalls = deps.extras["live"]
-    return frozenset(
-        person
-        for state in live.open.values()
-        for person, a in state.assignments.items()
-        if a.status in ACTIVE
-    )
-
-
 def _person(p: Person | None) -> dict[str, Any] | None:
     return None if p is None else {"id": p.id, "name": p.name, "phone": p.phone}
 
 
 def duty_now(deps: IntakeDeps) -> dict[str, Any]:
-    desk = on_duty(deps.roster.community, duty_book(deps).overrides, deps.clock.now())
+    desk = on_duty(deps.roster.community, deps.duty_book.overrides, deps.clock.now())
     return {
         "on_duty": _person(desk.on_duty),
         "next": _person(desk.next),
         "handover_at": desk.handover_at.isoformat() if desk.handover_at else None,
         "by_override": desk.by_override,
     }
-
-
-def is_duty_officer(deps: IntakeDeps, person_id: str) -> bool:
-    desk = on_duty(deps.roster.community, duty_book(deps).overrides, deps.clock.now())
-    return desk.on_duty is not None and desk.on_duty.id == person_id
 
 
 @router.get("/api/duty")
@@ -129,7 +107,7 @@ async def set_availability(
         by=who.id if who is not ANONYMOUS else responder_id,
     )
     await _append(deps, fact)
-    await deps.extras["duty"].wait_for(fact.event_id)
+    await deps.desk.wait_for(fact.event_id)
     return _row(deps, responder_id)
 
 
@@ -145,8 +123,8 @@ async def _append(deps: IntakeDeps, fact: AvailabilityChanged | DutyOverrideSet)
 def _row(deps: IntakeDeps, person_id: str, busy: frozenset[str] | None = None) -> dict[str, Any]:
     roster = deps.roster
     now = deps.clock.now()
-    book = duty_book(deps)
-    busy = busy_people(deps) if busy is None else busy
+    book = deps.duty_book
+    busy = deps.busy_people() if busy is None else busy
     placed = roster.level_of(person_id)
     until: datetime | None = book.away_until(person_id, now)
     return {
@@ -165,6 +143,6 @@ async def list_responders(
     request: Request, who: Principal = Depends(require_supervisor)
 ) -> list[dict[str, Any]]:
     deps = deps_of(request)
-    busy = busy_people(deps)
+    busy = deps.busy_people()
     supervisors = deps.roster.supervisor_ids
     return [_row(deps, pid, busy) for pid in deps.roster.people if pid not in supervisors]

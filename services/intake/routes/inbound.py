@@ -6,15 +6,14 @@ page still awaiting their answer. ``POST /api/inbound/voice`` ``{"reference", "d
 
 Both are signed like the notifier's webhooks: ``X-Dispatch1310-Timestamp`` (unix seconds,
 within ``MAX_SKEW_S`` of now) and ``X-Dispatch1310-Signature: sha256=<hex HMAC-SHA256 of
-"<timestamp>.<body>">`` with ``DISPATCH1310_WEBHOOK_SECRET``; anything else is 401 before
-the body is even read as JSON. The answer itself goes through ``answer_page`` (403/409/410
-as for every other way of answering).
+"<timestamp>.<body>">`` with the webhook secret (``DISPATCH1310_WEBHOOK_SECRET``, else the data
+dir's: ``bootstrap.webhook_secret``); anything else is 401 before the body is even read as JSON.
+The answer itself goes through ``answer_page`` (403/409/410 as for every other way of answering).
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 import unicodedata
 from typing import Any
 
@@ -32,7 +31,6 @@ from services.notifier.channels import webhook_signature
 
 router = APIRouter(tags=["inbound"])
 
-DEFAULT_SECRET = "dispatch1310-dev-secret"  # the notifier's default too (services/notifier/app.py)
 MAX_SKEW_S = 300
 ANSWERS: dict[str, Answer] = {"1": "accept", "2": "decline"}
 
@@ -55,10 +53,6 @@ class InboundAnswer(BaseModel):
     answer: Answer
 
 
-def webhook_secret() -> str:
-    return os.environ.get("DISPATCH1310_WEBHOOK_SECRET") or DEFAULT_SECRET
-
-
 async def signed_body(request: Request, deps: IntakeDeps) -> bytes:
     """The request's body if it carries a valid, fresh signature; else 401."""
     body = await request.body()
@@ -68,7 +62,7 @@ async def signed_body(request: Request, deps: IntakeDeps) -> bytes:
         raise HTTPException(401, "X-Dispatch1310-Timestamp and X-Dispatch1310-Signature are required")
     if abs(deps.clock.now().timestamp() - int(timestamp)) > MAX_SKEW_S:
         raise HTTPException(401, f"the timestamp is more than {MAX_SKEW_S} s away from now")
-    if not hmac.compare_digest(signature, webhook_signature(webhook_secret(), timestamp, body)):
+    if not hmac.compare_digest(signature, webhook_signature(deps.webhook_secret, timestamp, body)):
         raise HTTPException(401, "the signature does not match")
     return body
 
@@ -129,7 +123,7 @@ async def inbound_sms(request: Request) -> InboundAnswer:
     people = people_with_phone(deps.roster, phone)
     if not people:
         raise HTTPException(404, f"nobody in the roster has the phone {phone}")
-    live: LiveCalls = deps.extras["live"]
+    live = deps.live
     answered = await _answer_newest(deps, live, people, answer)
     if answered is None and deps.nc is not None and await live.catch_up(deps.nc):
         answered = await _answer_newest(deps, live, people, answer)  # a page stored a moment ago

@@ -21,8 +21,7 @@ router = APIRouter(tags=["live"])
 
 
 def live_of(request: Request) -> LiveCalls:
-    live: LiveCalls = deps_of(request).extras["live"]
-    return live
+    return deps_of(request).live
 
 
 def board_rows(request: Request, district: str | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from fastapi.responses import FileResponse
 
 from services.intake.auth import Principal, require_user
 from services.intake.deps import deps_of
-from services.intake.routes.duty import busy_people
 from services.intake.schemas import CallIdPath
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -91,13 +90,13 @@ async def me(request: Request, who: Principal = Depends(require_user)) -> dict[s
     """Who the token is, and their status as the desk's board shows it (away, busy while they
     hold a call, available)."""
     deps = deps_of(request)
-    book = deps.extras["duty"].book
+    book = deps.duty_book
     now = deps.clock.now()
     until = book.away_until(who.id, now)
     return {
         "id": who.id,
         "name": who.name,
         "role": who.role,
-        "status": book.status(who.id, now, busy_people(deps)),
+        "status": book.status(who.id, now, deps.busy_people()),
         "until": until.isoformat() if until else None,
     }

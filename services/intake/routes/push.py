@@ -25,24 +25,20 @@ class Unsubscribe(BaseModel):
 
 
 def vapid_of(deps: IntakeDeps) -> VapidKeys:
-    keys = deps.extras.get("vapid")
-    if keys is None:
-        keys = deps.extras["vapid"] = load_vapid(deps.settings.data_dir)
-    assert isinstance(keys, VapidKeys)
-    return keys
+    if deps.vapid is None:
+        deps.vapid = load_vapid(deps.settings.data_dir)
+    return deps.vapid
 
 
 async def subscriptions_of(deps: IntakeDeps) -> PushSubscriptions:
-    store = deps.extras.get("push_subscriptions")
-    if store is None:
+    if deps.push_subscriptions is None:
         if deps.nc is None:
             raise unavailable()
         try:
-            store = deps.extras["push_subscriptions"] = await PushSubscriptions.open(deps.nc)
+            deps.push_subscriptions = await PushSubscriptions.open(deps.nc)
         except Exception:
             raise unavailable() from None
-    assert isinstance(store, PushSubscriptions)
-    return store
+    return deps.push_subscriptions
 
 
 def _own(request: Request, who: Principal, person_id: str) -> None:

@@ -1,4 +1,6 @@
-"""``dispatch1310 up``: the embedded NATS server and every service as its own process."""
+"""``dispatch1310 up``: the embedded NATS server and every service as its own process.
+
+Also what ``bench`` runs its systems with (``ProcessGroup``, ``declare_streams``, ``wait_healthy``)."""
 
 from __future__ import annotations
 
