@@ -65,6 +65,7 @@ class Dispatcher:
         self.duplicates: dict[str, str | None] = {}  # call -> the call it duplicates, decided in order
         self.duty = DutyBook()
         self.live = False  # act on availability facts only once caught up with their history
+        self.raising: set[str] = set()  # calls whose raise is being handled (merge or first page)
         self._tasks: set[asyncio.Task[None]] = set()
         page = self.page_event
         self.handlers: dict[type[Fact], Callable[[CallEvent], Awaitable[None]]] = {
@@ -107,6 +108,14 @@ class Dispatcher:
         assert isinstance(event, CallRaised)
         if event.held is not None:
             return  # waits for the desk (see on_held)
+        self.raising.add(event.call_id)
+        try:
+            await self._first_look(event)
+        finally:
+            self.raising.discard(event.call_id)
+
+    async def _first_look(self, event: CallRaised) -> None:
+        """Merge a neighbour's call into the open one it duplicates, else dispatch it."""
         if event.call_id in self.duplicates:  # decided in stream order
             primary = self.duplicates.pop(event.call_id)
         else:  # a redelivery after its decision was used: decide again
@@ -199,6 +208,13 @@ class Dispatcher:
             except DomainError as exc:
                 log.info("settle_refused", call_id=command.call_id, reason=str(exc))
 
+    def awaiting_first_look(self, call_id: str) -> bool:
+        """A call whose raise is being handled: open with nobody paged, rightly, until its merge
+        (or its first page) is written. Looking again would dispatch it on its own, and its merge
+        would then be refused. A handling that fails ends here too, so the watchdog looks at the
+        call again before its redelivery: never abandoned, at worst dispatched on its own."""
+        return call_id in self.raising
+
     # ------------------------------------------------------------ people
 
     def availability(self) -> Availability:
@@ -227,6 +243,8 @@ class Dispatcher:
             roster = self.rosters.roster
             for call_id in self.open_calls.unheld(ENGAGED):
                 state = self.open_calls.states.get(call_id)
+                if self.awaiting_first_look(call_id):
+                    continue
                 if state is not None and could_page(state, roster, fact.responder_id):
                     await self.page(call_id)
 
@@ -247,7 +265,8 @@ class Dispatcher:
             if person_id in away:
                 await self._decline_away(call_id, person_id)
         for call_id in self.open_calls.unheld():
-            await self.page(call_id)
+            if not self.awaiting_first_look(call_id):
+                await self.page(call_id)
         for primary_id in self.open_calls.merged_into():
             await self.settle(primary_id)
 
