@@ -31,7 +31,7 @@ class SlowJoins(FaultyStore):
 async def test_the_watchdog_does_not_page_a_call_whose_merge_is_being_written() -> None:
     system = InProcessSystem(random.Random(7))
     system.duplicate_rate = system.crash_rate = 0.0
-    system.store = system.calls.store = store = SlowJoins()  # type: ignore[misc]
+    system.store = system.calls.store = store = SlowJoins()
     first = await system.raise_call("b12", "flood")
     await system.settle()
     second = await system.raise_call("b12", "flood")
