@@ -20,6 +20,7 @@ from services.common.event_store import ConcurrencyConflict, EventStore, StoreUn
 from services.common.roster import Roster
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
+from services.intake.errors import http_error
 
 STORE_RETRY_S = 4.0
 T = TypeVar("T")
@@ -58,7 +59,7 @@ async def execute(
     try:
         return await retrying(deps, lambda: deps.calls.execute(command, known))
     except DomainError as exc:
-        raise HTTPException(exc.http_status, str(exc)) from None
+        raise http_error(exc) from None
 
 
 async def retrying(deps: IntakeDeps, operation: Callable[[], Awaitable[T]]) -> T:
