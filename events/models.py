@@ -151,7 +151,7 @@ class ContactShared(Person, CallEvent):
 AnswerChannel = Literal["app", "push", "link", "sms", "voice"]
 
 
-class _Answer(CallEvent):
+class Answer(CallEvent):
     """A responder's answer to their page."""
 
     responder_id: str
@@ -161,11 +161,11 @@ class _Answer(CallEvent):
     channel: AnswerChannel = "app"  # how the answer came: the page, a push action, a link, SMS, voice
 
 
-class DispatchAccepted(_Answer):
+class DispatchAccepted(Answer):
     type: Literal["DispatchAccepted"] = "DispatchAccepted"
 
 
-class DispatchDeclined(_Answer):
+class DispatchDeclined(Answer):
     type: Literal["DispatchDeclined"] = "DispatchDeclined"
 
 
@@ -175,7 +175,7 @@ class DispatchTimedOut(CallEvent):
     dispatch_id: str
 
 
-class _Progress(CallEvent):
+class Progress(CallEvent):
     """A responder's report on the way to the call."""
 
     responder_id: str
@@ -183,11 +183,11 @@ class _Progress(CallEvent):
     by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
-class ResponderEnRoute(_Progress):
+class ResponderEnRoute(Progress):
     type: Literal["ResponderEnRoute"] = "ResponderEnRoute"
 
 
-class ResponderArrived(_Progress):
+class ResponderArrived(Progress):
     type: Literal["ResponderArrived"] = "ResponderArrived"
 
 

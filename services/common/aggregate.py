@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from events import commands as c
 from events.models import (
     STAGES,
+    Answer,
     CallCancelled,
     CallEvent,
     CallHeld,
@@ -42,6 +43,7 @@ from events.models import (
     NotificationSent,
     Outcome,
     PageTerms,
+    Progress,
     RaiseTerms,
     ResponderArrived,
     ResponderAssigned,
@@ -301,84 +303,67 @@ def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) 
     return _decider(type(command))(state, command, now, ids)
 
 
-def _accept(state: CallState, command: c.Accept, now: datetime, ids: IdFactory) -> list[CallEvent]:
-    current = _own_dispatch(state, command.responder_id)
-    if current.status in ENGAGED:
-        return []
-    _require_open(state, "accept")
-    if current.status == "declined":
-        raise InvalidTransition("you declined this call")
-    return [
-        DispatchAccepted(
-            call_id=state.call_id,
-            at=now,
-            event_id=ids.new(),
-            responder_id=current.responder_id,
-            dispatch_id=current.dispatch_id,
-            note=command.note,
-            by=command.by,
-            channel=command.channel,
-        )
-    ]
+@dataclass(frozen=True)
+class _Step:
+    """A responder's step on their page, as data: one decider serves all four."""
+
+    action: str  # "cannot <action> a call that is resolved"
+    done: frozenset[DispatchStatus]  # taken already (or passed): a repeat changes nothing
+    allowed: frozenset[DispatchStatus]  # the page's statuses it may be taken from
+    refusal: str  # why not, from any other status ({status}: the page's)
+    event: type[Answer | Progress]
 
 
-def _decline(state: CallState, command: c.Decline, now: datetime, ids: IdFactory) -> list[CallEvent]:
-    current = _own_dispatch(state, command.responder_id)
-    if current.status == "declined":
-        return []
-    _require_open(state, "decline")
-    if current.status != "paged" and current.status != "timed_out":
-        raise InvalidTransition(f"cannot decline after {current.status}")
-    return [
-        DispatchDeclined(
-            call_id=state.call_id,
-            at=now,
-            event_id=ids.new(),
-            responder_id=current.responder_id,
-            dispatch_id=current.dispatch_id,
-            note=command.note,
-            by=command.by,
-            channel=command.channel,
-        )
-    ]
+_ACCEPT = _Step(
+    action="accept",
+    done=ENGAGED,
+    allowed=frozenset({"paged", "timed_out"}),
+    refusal="you declined this call",
+    event=DispatchAccepted,
+)
+_DECLINE = _Step(
+    action="decline",
+    done=frozenset({"declined"}),
+    allowed=frozenset({"paged", "timed_out"}),
+    refusal="cannot decline after {status}",
+    event=DispatchDeclined,
+)
+_EN_ROUTE = _Step(
+    action="report en route",
+    done=frozenset({"enroute", "arrived"}),
+    allowed=frozenset({"accepted"}),
+    refusal="accept the dispatch before reporting en route",
+    event=ResponderEnRoute,
+)
+_ARRIVE = _Step(
+    action="arrive",
+    done=frozenset({"arrived"}),
+    allowed=frozenset({"accepted", "enroute"}),
+    refusal="accept the dispatch before reporting arrival",
+    event=ResponderArrived,
+)
 
 
-def _en_route(state: CallState, command: c.EnRoute, now: datetime, ids: IdFactory) -> list[CallEvent]:
-    current = _own_dispatch(state, command.responder_id)
-    if current.status in ("enroute", "arrived"):
-        return []
-    _require_open(state, "report en route")
-    if current.status != "accepted":
-        raise InvalidTransition("accept the dispatch before reporting en route")
-    return [
-        ResponderEnRoute(
-            call_id=state.call_id,
-            at=now,
-            event_id=ids.new(),
-            responder_id=current.responder_id,
-            note=command.note,
-            by=command.by,
-        )
-    ]
+def _responder_step(step: _Step) -> Decider:
+    def decide_step(
+        state: CallState, command: c.ResponderAction, now: datetime, ids: IdFactory
+    ) -> list[CallEvent]:
+        current = _own_dispatch(state, command.responder_id)
+        if current.status in step.done:
+            return []
+        _require_open(state, step.action)
+        if current.status not in step.allowed:
+            raise InvalidTransition(step.refusal.format(status=current.status))
+        fields: dict[str, Any] = {
+            "responder_id": current.responder_id,
+            "note": command.note,
+            "by": command.by,
+        }
+        if issubclass(step.event, Answer):
+            fields.update(dispatch_id=current.dispatch_id, channel=command.channel)
+        return [step.event(call_id=state.call_id, at=now, event_id=ids.new(), **fields)]
 
-
-def _arrive(state: CallState, command: c.Arrive, now: datetime, ids: IdFactory) -> list[CallEvent]:
-    current = _own_dispatch(state, command.responder_id)
-    if current.status == "arrived":
-        return []
-    _require_open(state, "arrive")
-    if current.status not in ("accepted", "enroute"):
-        raise InvalidTransition("accept the dispatch before reporting arrival")
-    return [
-        ResponderArrived(
-            call_id=state.call_id,
-            at=now,
-            event_id=ids.new(),
-            responder_id=current.responder_id,
-            note=command.note,
-            by=command.by,
-        )
-    ]
+    return decide_step
 
 
 def _resolve(state: CallState, command: c.Resolve, now: datetime, ids: IdFactory) -> list[CallEvent]:
@@ -683,10 +668,10 @@ DECIDERS: Mapping[type[c.Command], Decider] = MappingProxyType(
     {
         c.RaiseCall: _raise,
         c.AssignResponder: _assign,
-        c.Accept: _accept,
-        c.Decline: _decline,
-        c.EnRoute: _en_route,
-        c.Arrive: _arrive,
+        c.Accept: _responder_step(_ACCEPT),
+        c.Decline: _responder_step(_DECLINE),
+        c.EnRoute: _responder_step(_EN_ROUTE),
+        c.Arrive: _responder_step(_ARRIVE),
         c.Resolve: _resolve,
         c.Cancel: _cancel,
         c.TimeOutDispatch: _time_out,
