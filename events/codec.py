@@ -7,12 +7,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from events.models import CALL_EVENT_TYPES, RESPONDER_FACT_TYPES, AnyEvent, Fact
+from events.models import EVENT_TYPES, AnyEvent, Fact
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
-KNOWN_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default for cls in (*CALL_EVENT_TYPES, *RESPONDER_FACT_TYPES)
-)
 
 
 class DecodeError(ValueError):
@@ -60,7 +57,7 @@ def _explain(data: bytes, exc: ValidationError) -> str:
     kind = raw.get("type")
     if kind is None:
         return "missing field 'type'"
-    if not isinstance(kind, str) or kind not in KNOWN_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         return f"unknown event type {kind!r}"
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"][1:]) or "event"

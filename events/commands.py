@@ -8,16 +8,16 @@ from pydantic import Field
 
 from events.models import (
     AnswerChannel,
-    Caller,
+    DeviceAlert,
     Frozen,
-    Kind,
+    Joining,
     Level,
     Outcome,
-    Position,
-    Source,
+    PageTerms,
+    RaiseTerms,
+    Sending,
     Stage,
     StageTimes,
-    UtcDatetime,
 )
 
 
@@ -25,41 +25,24 @@ class Command(Frozen):
     call_id: str
 
 
-class RaiseCall(Command):
+class RaiseCall(RaiseTerms, Command):
+    """Raise a call: ``CallRaised`` with these terms; with ``held``, a ``CallHeld`` too
+    (``flood`` and ``first_of_flood`` go to it)."""
+
     name: Literal["raise"] = "raise"
-    caller: Caller
-    building_id: str | None = None
-    district_id: str | None = None
-    address: str = ""
-    kind: Kind = "other"
-    note: str = ""
-    drill: bool = False
-    source: Source = "app"
-    raised_by: str | None = None
-    level: Level = "building"
-    due: StageTimes
-    policy_version: str
-    device_id: str | None = None
-    position: Position | None = None
-    caller_secret_sha256: str | None = None
-    held: str | None = None
     flood: str = ""
     first_of_flood: bool = False
 
 
-class AssignResponder(Command):
-    """Page one person; ``share_contact`` also tells the resident this is their contact."""
+class AssignResponder(PageTerms, Command):
+    """Page one person (``ResponderAssigned``). When the call has no contact whose page is
+    still active, the aggregate also tells the resident this person is their contact
+    (``ContactShared``)."""
 
     name: Literal["assign"] = "assign"
     responder_id: str
-    responder_name: str
+    responder_name: str  # ``name`` is the command's own: the event's ``name``
     phone: str = ""
-    level: Level
-    dispatch_id: str
-    ack_timeout_s: float
-    by: str | None = None
-    note: str = ""
-    team_id: str | None = None
 
 
 class ResponderAction(Command):
@@ -133,13 +116,10 @@ class Merge(Command):
     into_call_id: str
 
 
-class Join(Command):
+class Join(Joining, Command):
     """``joined_call_id`` is being merged into this call: this call answers for it from now."""
 
     name: Literal["join"] = "join"
-    joined_call_id: str
-    kind: Kind = "other"
-    caller: Caller = Caller()
 
 
 class Unmerge(Command):
@@ -160,25 +140,16 @@ class ResolveWithJoined(Command):
     outcome: Outcome = "handled"
 
 
-class RecordDeviceAlert(Command):
+class RecordDeviceAlert(DeviceAlert, Command):
     name: Literal["device_alert"] = "device_alert"
-    device_id: str
-    alert_kind: str
-    position: Position | None = None
-    battery: float | None = None
-    device_at: UtcDatetime | None = None
 
 
-class RecordNotification(Command):
+class RecordNotification(Sending, Command):
     """How a page went out: sent on ``method``, or (``error`` set) failed and dead-lettered.
 
     A record of what happened, so it is kept even after the call closed."""
 
     name: Literal["record_notification"] = "record_notification"
-    responder_id: str
-    dispatch_id: str
-    method: str
-    attempt: int = 1
     error: str | None = None
 
 

@@ -8,6 +8,7 @@ responder and duty facts on stream ``RESPONDERS``. Each carries ``event_id``, ``
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -63,21 +64,39 @@ class StageTimes(Frozen):
         return getattr(self, stage)
 
 
+_REGISTERED: dict[str, type[Fact]] = {}
+
+
 class Fact(Frozen):
-    """Common envelope of every stored fact."""
+    """Common envelope of every stored fact.
+
+    A subclass that names its ``type`` (``type: Literal["X"] = "X"``) is a stored fact: it is
+    registered here as it is defined, so the class itself is the one place an event type is
+    written (``EVENT_TYPES``, the codec's union and its list of known types follow from it).
+    """
 
     type: str
     event_id: str = Field(min_length=1)
     at: UtcDatetime
     version: int = 1
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        name = cls.model_fields["type"].default
+        if isinstance(name, str):
+            if name in _REGISTERED:
+                raise TypeError(f"event type {name} is defined twice")
+            _REGISTERED[name] = cls
+
 
 class CallEvent(Fact):
     call_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
-class CallRaised(CallEvent):
-    type: Literal["CallRaised"] = "CallRaised"
+class RaiseTerms(Frozen):
+    """What a raise says about the call: shared by ``CallRaised`` and the ``RaiseCall`` command."""
+
     caller: Caller
     building_id: str | None = None
     district_id: str | None = None
@@ -98,11 +117,21 @@ class CallRaised(CallEvent):
     held: str | None = None
 
 
-class ResponderAssigned(CallEvent):
-    type: Literal["ResponderAssigned"] = "ResponderAssigned"
+class CallRaised(RaiseTerms, CallEvent):
+    type: Literal["CallRaised"] = "CallRaised"
+
+
+class Person(Frozen):
+    """Who, by name and phone, as the resident and the pages show them."""
+
     responder_id: str
     name: str
     phone: str = ""
+
+
+class PageTerms(Frozen):
+    """What a page says beyond who: shared by ``ResponderAssigned`` and ``AssignResponder``."""
+
     level: Level
     dispatch_id: str
     ack_timeout_s: float
@@ -111,32 +140,33 @@ class ResponderAssigned(CallEvent):
     team_id: str | None = None
 
 
-class ContactShared(CallEvent):
+class ResponderAssigned(PageTerms, Person, CallEvent):
+    type: Literal["ResponderAssigned"] = "ResponderAssigned"
+
+
+class ContactShared(Person, CallEvent):
     type: Literal["ContactShared"] = "ContactShared"
-    responder_id: str
-    name: str
-    phone: str = ""
 
 
 AnswerChannel = Literal["app", "push", "link", "sms", "voice"]
 
 
-class DispatchAccepted(CallEvent):
+class Answer(CallEvent):
+    """A responder's answer to their page."""
+
+    responder_id: str
+    dispatch_id: str
+    note: str = ""
+    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
+    channel: AnswerChannel = "app"  # how the answer came: the page, a push action, a link, SMS, voice
+
+
+class DispatchAccepted(Answer):
     type: Literal["DispatchAccepted"] = "DispatchAccepted"
-    responder_id: str
-    dispatch_id: str
-    note: str = ""
-    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
-    channel: AnswerChannel = "app"  # how the answer came: the page, a push action, a link, SMS, voice
 
 
-class DispatchDeclined(CallEvent):
+class DispatchDeclined(Answer):
     type: Literal["DispatchDeclined"] = "DispatchDeclined"
-    responder_id: str
-    dispatch_id: str
-    note: str = ""
-    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
-    channel: AnswerChannel = "app"  # how the answer came: the page, a push action, a link, SMS, voice
 
 
 class DispatchTimedOut(CallEvent):
@@ -145,18 +175,20 @@ class DispatchTimedOut(CallEvent):
     dispatch_id: str
 
 
-class ResponderEnRoute(CallEvent):
+class Progress(CallEvent):
+    """A responder's report on the way to the call."""
+
+    responder_id: str
+    note: str = ""
+    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
+
+
+class ResponderEnRoute(Progress):
     type: Literal["ResponderEnRoute"] = "ResponderEnRoute"
-    responder_id: str
-    note: str = ""
-    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
-class ResponderArrived(CallEvent):
+class ResponderArrived(Progress):
     type: Literal["ResponderArrived"] = "ResponderArrived"
-    responder_id: str
-    note: str = ""
-    by: str | None = None  # the desk person who recorded it for the responder; None: the responder
 
 
 class CallResolved(CallEvent):
@@ -203,8 +235,9 @@ class NoteAdded(CallEvent):
     text: str
 
 
-class DeviceAlertReceived(CallEvent):
-    type: Literal["DeviceAlertReceived"] = "DeviceAlertReceived"
+class DeviceAlert(Frozen):
+    """What a device reported: shared by ``DeviceAlertReceived`` and ``RecordDeviceAlert``."""
+
     device_id: str
     alert_kind: str
     position: Position | None = None
@@ -212,16 +245,25 @@ class DeviceAlertReceived(CallEvent):
     device_at: UtcDatetime | None = None
 
 
-class CallJoined(CallEvent):
+class DeviceAlertReceived(DeviceAlert, CallEvent):
+    type: Literal["DeviceAlertReceived"] = "DeviceAlertReceived"
+
+
+class Joining(Frozen):
+    """The call that joins another (shared by ``CallJoined`` and the ``Join`` command)."""
+
+    joined_call_id: str
+    kind: Kind = "other"
+    caller: Caller = Caller()
+
+
+class CallJoined(Joining, CallEvent):
     """Another call (``joined_call_id``) was merged into this one: this call now answers for it.
 
     Its kind counts for this call's paging (a ``fire`` joining an ``other`` pages professionals).
     """
 
     type: Literal["CallJoined"] = "CallJoined"
-    joined_call_id: str
-    kind: Kind = "other"
-    caller: Caller = Caller()
 
 
 class CallUnmerged(CallEvent):
@@ -255,13 +297,18 @@ class CallReleased(CallEvent):
     due: StageTimes
 
 
-class _PageOutcome(CallEvent):
-    """What became of one page on one channel (``attempt`` counts tries on that channel)."""
+class Sending(Frozen):
+    """One page on one channel (``attempt`` counts tries on that channel): shared by the
+    ``NotificationSent``/``NotificationFailed`` events and the ``RecordNotification`` command."""
 
     responder_id: str
     dispatch_id: str
     method: str
     attempt: int = 1
+
+
+class _PageOutcome(Sending, CallEvent):
+    """What became of one page on one channel."""
 
 
 class NotificationSent(_PageOutcome):
@@ -295,32 +342,16 @@ class DutyOverrideSet(Fact):
     model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False, populate_by_name=True)
 
 
-CALL_EVENT_TYPES: tuple[type[CallEvent], ...] = (
-    CallRaised,
-    ResponderAssigned,
-    ContactShared,
-    DispatchAccepted,
-    DispatchDeclined,
-    DispatchTimedOut,
-    ResponderEnRoute,
-    ResponderArrived,
-    CallResolved,
-    CallCancelled,
-    CallMerged,
-    DeadlineMissed,
-    EscalationRaised,
-    NoteAdded,
-    DeviceAlertReceived,
-    CallJoined,
-    CallUnmerged,
-    NotificationSent,
-    NotificationFailed,
-    CallHeld,
-    CallReleased,
+# Every stored fact by its ``type``, in the order the classes are defined above.
+EVENT_TYPES: MappingProxyType[str, type[Fact]] = MappingProxyType(dict(_REGISTERED))
+CALL_EVENT_TYPES: tuple[type[CallEvent], ...] = tuple(
+    cls for cls in EVENT_TYPES.values() if issubclass(cls, CallEvent)
 )
-RESPONDER_FACT_TYPES: tuple[type[Fact], ...] = (AvailabilityChanged, DutyOverrideSet)
-# The one list of stored facts: the codec decodes by ``type`` over exactly these classes.
-AnyEvent: Any = Annotated[Union[(*CALL_EVENT_TYPES, *RESPONDER_FACT_TYPES)], Field(discriminator="type")]
+RESPONDER_FACT_TYPES: tuple[type[Fact], ...] = tuple(
+    cls for cls in EVENT_TYPES.values() if not issubclass(cls, CallEvent)
+)
+# The union the codec decodes by ``type``: exactly the registered classes.
+AnyEvent: Any = Annotated[Union[(*EVENT_TYPES.values(),)], Field(discriminator="type")]
 
 # The event that meets each stage of the 1310 promise.
 STAGE_MET_BY: dict[Stage, type[CallEvent]] = {

@@ -15,6 +15,8 @@ AUDIT_BUCKET = "audit"  # object store: the audit's checkpoint
 DEVICES_BUCKET = "devices"  # signed device bodies already accepted (replay ledger)
 PUSH_SUBSCRIPTIONS_BUCKET = "push-subscriptions"  # browsers subscribed for Web Push, by person
 SECRETS_BUCKET = "intake-secrets"  # the token key and device secrets: the intake's NATS user only
+AUDIT_QUERY_PREFIX = "audit.query."  # + a query's name: the audit answers over request/reply
+AUDIT_QUERY_SUBJECTS = f"{AUDIT_QUERY_PREFIX}>"
 
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

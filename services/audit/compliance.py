@@ -20,21 +20,14 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from events.models import STAGES
+from events.reports import PERIODS
 from services.audit.projections import CallFacts
-
-GroupBy = Literal["district", "building", "level", "day", "week", "month"]
-GROUPS: tuple[str, ...] = ("district", "building", "level", "day", "week", "month")
-
-
-PERIODS = ("day", "week", "month")
 
 
 def stage_outcome(facts: CallFacts, stage: str, now: datetime) -> tuple[str, float | None]:
@@ -153,45 +146,3 @@ def report(
             key: {"calls": len(items), "stages": _stages(items, now)} for key, items in sorted(groups.items())
         }
     return body
-
-
-def report_csv(body: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "group",
-            "stage",
-            "calls",
-            "met",
-            "missed",
-            "pending",
-            "percent_within_target",
-            "p50_s",
-            "p90_s",
-            "max_s",
-            "desk_confirmed",
-        ]
-    )
-    # Calls counted apart (neither met nor missed), as rows of their own.
-    for apart in ("cancelled", "false_alarms", "merged", "drills"):
-        writer.writerow(["all", apart, body.get(apart, 0), "", "", "", "", "", "", "", ""])
-    rows = [("all", body["stages"])] + [(key, g["stages"]) for key, g in body.get("groups", {}).items()]
-    for group, stages in rows:
-        for stage, s in stages.items():
-            writer.writerow(
-                [
-                    group,
-                    stage,
-                    s["calls"],
-                    s["met"],
-                    s["missed"],
-                    s["pending"],
-                    s["percent_within_target"],
-                    s["p50_s"],
-                    s["p90_s"],
-                    s["max_s"],
-                    s["desk_confirmed"],
-                ]
-            )
-    return out.getvalue()

@@ -9,13 +9,13 @@ from typing import Any
 
 from events.models import (
     LEVELS,
+    STAGE_MET_BY,
     STAGES,
     CallCancelled,
     CallEvent,
     CallMerged,
     CallRaised,
     CallResolved,
-    ContactShared,
     DeadlineMissed,
     DispatchAccepted,
     DispatchDeclined,
@@ -29,11 +29,8 @@ from events.models import (
 )
 from services.common.duty import DutyBook
 
-MILESTONE: dict[type[CallEvent], Stage] = {
-    ContactShared: "contact",
-    DispatchAccepted: "reach",
-    ResponderArrived: "onsite",
-}
+# The stage each milestone event meets (the promise's own table, read the other way).
+MILESTONE: dict[type[CallEvent], Stage] = {event: stage for stage, event in STAGE_MET_BY.items()}
 
 
 @dataclass

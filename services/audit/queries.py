@@ -6,11 +6,13 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.audit.compliance import GROUPS, parse_utc_offset, report
+from events.reports import GROUPS
+from events.subjects import AUDIT_QUERY_PREFIX
+from services.audit.compliance import parse_utc_offset, report
 from services.audit.projections import AuditState
 from services.audit.summaries import digest, points, responder_stats
 
-SUBJECT_PREFIX = "audit.query."
+SUBJECT_PREFIX = AUDIT_QUERY_PREFIX
 
 
 class QueryError(ValueError):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from datetime import datetime
 from typing import Any
@@ -56,15 +54,6 @@ def points(state: AuditState, person: str | None = None) -> dict[str, Any]:
             for e in entries
         ],
     }
-
-
-def points_csv(body: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["person_id", "quarter", "points"])
-    for row in body["quarterly"]:
-        writer.writerow([row["person_id"], row["quarter"], row["points"]])
-    return out.getvalue()
 
 
 def digest(state: AuditState) -> dict[str, Any]:

@@ -7,14 +7,16 @@ the call's events with ``evolve``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
 
 from events import commands as c
 from events.models import (
     STAGES,
+    Answer,
     CallCancelled,
     CallEvent,
     CallHeld,
@@ -26,20 +28,27 @@ from events.models import (
     CallUnmerged,
     ContactShared,
     DeadlineMissed,
+    DeviceAlert,
     DeviceAlertReceived,
     DispatchAccepted,
     DispatchDeclined,
     DispatchTimedOut,
     EscalationRaised,
+    Frozen,
+    Joining,
     Kind,
     Level,
     NoteAdded,
     NotificationFailed,
     NotificationSent,
     Outcome,
+    PageTerms,
+    Progress,
+    RaiseTerms,
     ResponderArrived,
     ResponderAssigned,
     ResponderEnRoute,
+    Sending,
     Stage,
     next_level,
 )
@@ -52,19 +61,19 @@ ENGAGED: frozenset[DispatchStatus] = frozenset({"accepted", "enroute", "arrived"
 
 
 class DomainError(Exception):
-    http_status = 400
+    """A command the call refuses; the edge (HTTP, CLI) says it in its own terms."""
 
 
 class CallNotFound(DomainError):
-    http_status = 404
+    """No call by that id."""
 
 
 class NotDispatchedToYou(DomainError):
-    http_status = 403
+    """Acting on a page that is not yours."""
 
 
 class InvalidTransition(DomainError):
-    http_status = 409
+    """Not possible in the call's or the page's state (closed, declined, at the top level)."""
 
 
 @dataclass(frozen=True)
@@ -147,13 +156,6 @@ class CallState:
 
     def assignment_by_dispatch(self, dispatch_id: str) -> Assignment | None:
         return next((a for a in self.assignments.values() if a.dispatch_id == dispatch_id), None)
-
-    def tried_at(self, level: Level) -> set[str]:
-        """People already paged at ``level`` (whatever they answered)."""
-        return {a.responder_id for a in self.assignments.values() if a.level == level}
-
-    def active_at(self, level: Level) -> list[Assignment]:
-        return [a for a in self.assignments.values() if a.level == level and a.status in ACTIVE]
 
     def stage_open(self, stage: Stage) -> bool:
         return self.is_open and stage not in self.met and stage not in self.missed
@@ -293,208 +295,229 @@ def fold(call_id: str, events: Iterable[CallEvent]) -> CallState:
 
 
 def decide(state: CallState, command: c.Command, now: datetime, ids: IdFactory) -> list[CallEvent]:
-    """The events ``command`` causes on ``state``; [] when it changes nothing (a retry)."""
-    if isinstance(command, c.RaiseCall):
-        return _raise(state, command, now, ids)
-    if state.status == "new":
+    """The events ``command`` causes on ``state``; [] when it changes nothing (a retry).
+
+    One function per command, found in ``DECIDERS`` by the command's type."""
+    if state.status == "new" and not isinstance(command, c.RaiseCall):
         raise CallNotFound(f"no call {state.call_id}")
-    base = {"call_id": state.call_id, "at": now}
-    match command:
-        case c.AssignResponder():
-            return _assign(state, command, now, ids)
-        case c.Accept():
-            current = _own_dispatch(state, command.responder_id)
-            if current.status in ENGAGED:
-                return []
-            _require_open(state, "accept")
-            if current.status == "declined":
-                raise InvalidTransition("you declined this call")
-            return [
-                DispatchAccepted(
-                    **base,
-                    event_id=ids.new(),
-                    responder_id=current.responder_id,
-                    dispatch_id=current.dispatch_id,
-                    note=command.note,
-                    by=command.by,
-                    channel=command.channel,
-                )
-            ]
-        case c.Decline():
-            current = _own_dispatch(state, command.responder_id)
-            if current.status == "declined":
-                return []
-            _require_open(state, "decline")
-            if current.status != "paged" and current.status != "timed_out":
-                raise InvalidTransition(f"cannot decline after {current.status}")
-            return [
-                DispatchDeclined(
-                    **base,
-                    event_id=ids.new(),
-                    responder_id=current.responder_id,
-                    dispatch_id=current.dispatch_id,
-                    note=command.note,
-                    by=command.by,
-                    channel=command.channel,
-                )
-            ]
-        case c.EnRoute():
-            current = _own_dispatch(state, command.responder_id)
-            if current.status in ("enroute", "arrived"):
-                return []
-            _require_open(state, "report en route")
-            if current.status != "accepted":
-                raise InvalidTransition("accept the dispatch before reporting en route")
-            return [
-                ResponderEnRoute(
-                    **base,
-                    event_id=ids.new(),
-                    responder_id=current.responder_id,
-                    note=command.note,
-                    by=command.by,
-                )
-            ]
-        case c.Arrive():
-            current = _own_dispatch(state, command.responder_id)
-            if current.status == "arrived":
-                return []
-            _require_open(state, "arrive")
-            if current.status not in ("accepted", "enroute"):
-                raise InvalidTransition("accept the dispatch before reporting arrival")
-            return [
-                ResponderArrived(
-                    **base,
-                    event_id=ids.new(),
-                    responder_id=current.responder_id,
-                    note=command.note,
-                    by=command.by,
-                )
-            ]
-        case c.Resolve():
-            if command.as_responder:
-                current = _own_dispatch(state, command.by)
-                if current.status not in ENGAGED:
-                    _require_not_closed(state, "resolve")
-                    raise InvalidTransition("accept the dispatch before resolving the call")
+    return _decider(type(command))(state, command, now, ids)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A responder's step on their page, as data: one decider serves all four."""
+
+    action: str  # "cannot <action> a call that is resolved"
+    done: frozenset[DispatchStatus]  # taken already (or passed): a repeat changes nothing
+    allowed: frozenset[DispatchStatus]  # the page's statuses it may be taken from
+    refusal: str  # why not, from any other status ({status}: the page's)
+    event: type[Answer | Progress]
+
+
+_ACCEPT = _Step(
+    action="accept",
+    done=ENGAGED,
+    allowed=frozenset({"paged", "timed_out"}),
+    refusal="you declined this call",
+    event=DispatchAccepted,
+)
+_DECLINE = _Step(
+    action="decline",
+    done=frozenset({"declined"}),
+    allowed=frozenset({"paged", "timed_out"}),
+    refusal="cannot decline after {status}",
+    event=DispatchDeclined,
+)
+_EN_ROUTE = _Step(
+    action="report en route",
+    done=frozenset({"enroute", "arrived"}),
+    allowed=frozenset({"accepted"}),
+    refusal="accept the dispatch before reporting en route",
+    event=ResponderEnRoute,
+)
+_ARRIVE = _Step(
+    action="arrive",
+    done=frozenset({"arrived"}),
+    allowed=frozenset({"accepted", "enroute"}),
+    refusal="accept the dispatch before reporting arrival",
+    event=ResponderArrived,
+)
+
+
+def _responder_step(step: _Step) -> Decider:
+    def decide_step(
+        state: CallState, command: c.ResponderAction, now: datetime, ids: IdFactory
+    ) -> list[CallEvent]:
+        current = _own_dispatch(state, command.responder_id)
+        if current.status in step.done:
+            return []
+        _require_open(state, step.action)
+        if current.status not in step.allowed:
+            raise InvalidTransition(step.refusal.format(status=current.status))
+        fields: dict[str, Any] = {
+            "responder_id": current.responder_id,
+            "note": command.note,
+            "by": command.by,
+        }
+        if issubclass(step.event, Answer):
+            fields.update(dispatch_id=current.dispatch_id, channel=command.channel)
+        return [step.event(call_id=state.call_id, at=now, event_id=ids.new(), **fields)]
+
+    return decide_step
+
+
+def _resolve(state: CallState, command: c.Resolve, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if command.as_responder:
+        current = _own_dispatch(state, command.by)
+        if current.status not in ENGAGED:
             _require_not_closed(state, "resolve")
-            return [
-                CallResolved(
-                    **base, event_id=ids.new(), by=command.by, outcome=command.outcome, note=command.note
-                )
-            ]
-        case c.Cancel():
-            _require_not_closed(state, "cancel")
-            return [CallCancelled(**base, event_id=ids.new(), by=command.by, note=command.note)]
-        case c.TimeOutDispatch():
-            found = state.assignment_by_dispatch(command.dispatch_id)
-            if found is None or found.status != "paged" or not state.is_open:
-                return []
-            return [
-                DispatchTimedOut(
-                    **base,
-                    event_id=ids.derived(command.dispatch_id, "timeout"),
-                    responder_id=found.responder_id,
-                    dispatch_id=found.dispatch_id,
-                )
-            ]
-        case c.MissDeadline():
-            return _miss(state, command, now, ids)
-        case c.Escalate():
-            _require_open(state, "escalate")
-            if command.from_level is not None and command.from_level != state.level:
-                return []  # already escalated from there
-            escalation = _escalation(state, command, now, ids.new())
-            if escalation is None:
-                raise InvalidTransition("the call is already at the top level (professional)")
-            return [escalation]
-        case c.AddNote():
-            _require_not_closed(state, "add a note to")
-            return [NoteAdded(**base, event_id=ids.new(), by=command.by, text=command.text)]
-        case c.Merge():
-            if state.merged_into == command.into_call_id or state.assignments:
-                return []  # merged already, or already dispatched on its own
-            _require_open(state, "merge")
-            return [
-                CallMerged(
-                    **base, event_id=ids.derived(state.call_id, "merged"), into_call_id=command.into_call_id
-                )
-            ]
-        case c.Join():
-            if command.joined_call_id in state.joined:
-                return []
-            _require_open(state, "join")
-            return [
-                CallJoined(
-                    **base,
-                    event_id=ids.derived(state.call_id, "joined", command.joined_call_id),
-                    joined_call_id=command.joined_call_id,
-                    kind=command.kind,
-                    caller=command.caller,
-                )
-            ]
-        case c.Unmerge():
-            if not _merged_into(state, command.from_call_id):
-                return []
-            return [
-                CallUnmerged(
-                    **base,
-                    event_id=ids.derived(state.call_id, "unmerged", command.from_call_id),
-                    from_call_id=command.from_call_id,
-                    reason=command.reason,
-                    due=command.due,
-                )
-            ]
-        case c.ResolveWithJoined():
-            if not _merged_into(state, command.from_call_id):
-                return []
-            return [
-                CallResolved(
-                    **base,
-                    event_id=ids.derived(state.call_id, "resolved_with", command.from_call_id),
-                    by=command.by,
-                    outcome=command.outcome,
-                    note=f"resolved with call {command.from_call_id}",
-                )
-            ]
-        case c.RecordNotification():  # a record of what was sent: kept for a closed call too
-            outcome = {
-                **base,
-                "event_id": ids.derived(command.dispatch_id, "notified", command.method),
-                "responder_id": command.responder_id,
-                "dispatch_id": command.dispatch_id,
-                "method": command.method,
-                "attempt": command.attempt,
-            }
-            if command.error is None:
-                return [NotificationSent(**outcome)]
-            return [NotificationFailed(**outcome, error=command.error)]
-        case c.Release():
-            if state.held is None:
-                return []  # released already (a double tap), or never held
-            _require_open(state, "release")
-            return [
-                CallReleased(
-                    **base,
-                    event_id=ids.derived(state.call_id, "released"),
-                    by=command.by,
-                    note=command.note,
-                    due=command.due,
-                )
-            ]
-        case c.RecordDeviceAlert():
-            _require_open(state, "record an alert on")
-            return [
-                DeviceAlertReceived(
-                    **base,
-                    event_id=ids.new(),
-                    device_id=command.device_id,
-                    alert_kind=command.alert_kind,
-                    position=command.position,
-                    battery=command.battery,
-                    device_at=command.device_at,
-                )
-            ]
-    raise TypeError(f"unknown command {type(command).__name__}")
+            raise InvalidTransition("accept the dispatch before resolving the call")
+    _require_not_closed(state, "resolve")
+    return [
+        CallResolved(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.new(),
+            by=command.by,
+            outcome=command.outcome,
+            note=command.note,
+        )
+    ]
+
+
+def _cancel(state: CallState, command: c.Cancel, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    _require_not_closed(state, "cancel")
+    return [
+        CallCancelled(call_id=state.call_id, at=now, event_id=ids.new(), by=command.by, note=command.note)
+    ]
+
+
+def _time_out(state: CallState, command: c.TimeOutDispatch, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    found = state.assignment_by_dispatch(command.dispatch_id)
+    if found is None or found.status != "paged" or not state.is_open:
+        return []
+    return [
+        DispatchTimedOut(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(command.dispatch_id, "timeout"),
+            responder_id=found.responder_id,
+            dispatch_id=found.dispatch_id,
+        )
+    ]
+
+
+def _escalate(state: CallState, command: c.Escalate, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    _require_open(state, "escalate")
+    if command.from_level is not None and command.from_level != state.level:
+        return []  # already escalated from there
+    escalation = _escalation(state, command, now, ids.new())
+    if escalation is None:
+        raise InvalidTransition("the call is already at the top level (professional)")
+    return [escalation]
+
+
+def _add_note(state: CallState, command: c.AddNote, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    _require_not_closed(state, "add a note to")
+    return [NoteAdded(call_id=state.call_id, at=now, event_id=ids.new(), by=command.by, text=command.text)]
+
+
+def _merge(state: CallState, command: c.Merge, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if state.merged_into == command.into_call_id or state.assignments:
+        return []  # merged already, or already dispatched on its own
+    _require_open(state, "merge")
+    return [
+        CallMerged(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(state.call_id, "merged"),
+            into_call_id=command.into_call_id,
+        )
+    ]
+
+
+def _join(state: CallState, command: c.Join, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if command.joined_call_id in state.joined:
+        return []
+    _require_open(state, "join")
+    return [
+        CallJoined(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(state.call_id, "joined", command.joined_call_id),
+            **_terms(command, Joining),
+        )
+    ]
+
+
+def _unmerge(state: CallState, command: c.Unmerge, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if not _merged_into(state, command.from_call_id):
+        return []
+    return [
+        CallUnmerged(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(state.call_id, "unmerged", command.from_call_id),
+            from_call_id=command.from_call_id,
+            reason=command.reason,
+            due=command.due,
+        )
+    ]
+
+
+def _resolve_with_joined(
+    state: CallState, command: c.ResolveWithJoined, now: datetime, ids: IdFactory
+) -> list[CallEvent]:
+    if not _merged_into(state, command.from_call_id):
+        return []
+    return [
+        CallResolved(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(state.call_id, "resolved_with", command.from_call_id),
+            by=command.by,
+            outcome=command.outcome,
+            note=f"resolved with call {command.from_call_id}",
+        )
+    ]
+
+
+def _record_notification(
+    state: CallState, command: c.RecordNotification, now: datetime, ids: IdFactory
+) -> list[CallEvent]:
+    """A record of what was sent: kept for a closed call too."""
+    event_id = ids.derived(command.dispatch_id, "notified", command.method)
+    sending = _terms(command, Sending)
+    if command.error is None:
+        return [NotificationSent(call_id=state.call_id, at=now, event_id=event_id, **sending)]
+    return [
+        NotificationFailed(call_id=state.call_id, at=now, event_id=event_id, **sending, error=command.error)
+    ]
+
+
+def _release(state: CallState, command: c.Release, now: datetime, ids: IdFactory) -> list[CallEvent]:
+    if state.held is None:
+        return []  # released already (a double tap), or never held
+    _require_open(state, "release")
+    return [
+        CallReleased(
+            call_id=state.call_id,
+            at=now,
+            event_id=ids.derived(state.call_id, "released"),
+            by=command.by,
+            note=command.note,
+            due=command.due,
+        )
+    ]
+
+
+def _record_device_alert(
+    state: CallState, command: c.RecordDeviceAlert, now: datetime, ids: IdFactory
+) -> list[CallEvent]:
+    _require_open(state, "record an alert on")
+    return [
+        DeviceAlertReceived(call_id=state.call_id, at=now, event_id=ids.new(), **_terms(command, DeviceAlert))
+    ]
 
 
 def _require_open(state: CallState, action: str) -> None:
@@ -523,8 +546,12 @@ def _own_dispatch(state: CallState, responder_id: str) -> Assignment:
 def _raise(state: CallState, command: c.RaiseCall, now: datetime, ids: IdFactory) -> list[CallEvent]:
     if state.status != "new":
         return []
-    fields = command.model_dump(exclude={"name", "flood", "first_of_flood"})
-    raised = CallRaised(**fields, event_id=ids.derived(command.call_id, "raised"), at=now)
+    raised = CallRaised(
+        call_id=command.call_id,
+        at=now,
+        event_id=ids.derived(command.call_id, "raised"),
+        **_terms(command, RaiseTerms),
+    )
     if command.held is None:
         return [raised]
     held = CallHeld(
@@ -551,12 +578,7 @@ def _assign(state: CallState, command: c.AssignResponder, now: datetime, ids: Id
             responder_id=command.responder_id,
             name=command.responder_name,
             phone=command.phone,
-            level=command.level,
-            dispatch_id=command.dispatch_id,
-            ack_timeout_s=command.ack_timeout_s,
-            by=command.by,
-            note=command.note,
-            team_id=command.team_id,
+            **_terms(command, PageTerms),
         )
     ]
     if _needs_contact(state):
@@ -634,7 +656,49 @@ def _escalation(
     )
 
 
+def _terms(command: c.Command, terms: type[Frozen]) -> dict[str, Any]:
+    """The fields a command shares with its event (``terms``), as they are on the command."""
+    return {name: getattr(command, name) for name in terms.model_fields}
+
+
+Decider = Callable[[CallState, Any, datetime, IdFactory], list[CallEvent]]
+
+# Every command and the function that decides it (as ``evolve`` has one case per event).
+DECIDERS: Mapping[type[c.Command], Decider] = MappingProxyType(
+    {
+        c.RaiseCall: _raise,
+        c.AssignResponder: _assign,
+        c.Accept: _responder_step(_ACCEPT),
+        c.Decline: _responder_step(_DECLINE),
+        c.EnRoute: _responder_step(_EN_ROUTE),
+        c.Arrive: _responder_step(_ARRIVE),
+        c.Resolve: _resolve,
+        c.Cancel: _cancel,
+        c.TimeOutDispatch: _time_out,
+        c.MissDeadline: _miss,
+        c.Escalate: _escalate,
+        c.AddNote: _add_note,
+        c.Merge: _merge,
+        c.Join: _join,
+        c.Unmerge: _unmerge,
+        c.ResolveWithJoined: _resolve_with_joined,
+        c.RecordNotification: _record_notification,
+        c.Release: _release,
+        c.RecordDeviceAlert: _record_device_alert,
+    }
+)
+
+
+def _decider(kind: type[c.Command]) -> Decider:
+    for cls in kind.__mro__:  # a subclass of a command is decided as that command
+        decider = DECIDERS.get(cls)
+        if decider is not None:
+            return decider
+    raise TypeError(f"unknown command {kind.__name__}")
+
+
 __all__ = [
+    "DECIDERS",
     "STAGES",
     "Assignment",
     "CallNotFound",

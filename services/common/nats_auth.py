@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from events.subjects import PUSH_SUBSCRIPTIONS_BUCKET, SECRETS_BUCKET
+from events.subjects import AUDIT_QUERY_SUBJECTS, PUSH_SUBSCRIPTIONS_BUCKET, SECRETS_BUCKET
 from services.common.private_files import private_dir, write_private
 from services.common.settings import Settings
 
@@ -59,7 +59,7 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
         "$KV.devices.>",
         f"$KV.{SECRETS_BUCKET}.>",
         f"$KV.{PUSH_SUBSCRIPTIONS_BUCKET}.>",  # a person's browsers subscribe and unsubscribe
-        "audit.query.>",
+        AUDIT_QUERY_SUBJECTS,
     ),
     "dispatcher": (),
     "deadlines": (),
@@ -138,7 +138,7 @@ def subscribe_allowed(service: str) -> list[str]:
     # Its own reply inbox only (streams.inbox_prefix): no reading another service's replies.
     allowed = [f"_INBOX_{service}.>"]
     if service == "audit":
-        allowed.append("audit.query.>")
+        allowed.append(AUDIT_QUERY_SUBJECTS)
     return allowed
 
 

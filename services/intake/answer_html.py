@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.aggregate import ENGAGED, Assignment, CallState
+from services.common.labels import KIND_TEXT, LEVEL_TEXT
 from services.common.roster import Roster
-from services.notifier.texts import KIND_TEXT, LEVEL_TEXT
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from services.common.settings import Settings
 from services.common.vapid import VapidKeys
 from services.intake.desk import DeskView
 from services.intake.device_desk import DeviceDesk
+from services.intake.errors import http_error
 from services.intake.live import LiveCalls
 
 STORE_RETRY_S = 4.0
@@ -87,7 +88,7 @@ async def execute(
     try:
         return await retrying(deps, lambda: deps.calls.execute(command, known))
     except DomainError as exc:
-        raise HTTPException(exc.http_status, str(exc)) from None
+        raise http_error(exc) from None
 
 
 async def retrying(deps: IntakeDeps, operation: Callable[[], Awaitable[T]]) -> T:

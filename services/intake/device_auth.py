@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 
+from services.common.signing import sign
 from services.common.streams import DEVICE_FRESHNESS_S
 
 # The replay ledger keeps a signature DEVICE_LEDGER_TTL_S (services/common/streams.py): as
@@ -21,11 +22,6 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 class DeviceAuthError(Exception):
     pass
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
 
 
 def verify(

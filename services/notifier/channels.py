@@ -9,8 +9,6 @@ The notifier renders each message's text for its channel (texts.py); a channel o
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Protocol
 import httpx
 import structlog
 
+from services.common.signing import sign
 from services.notifier.content import PageContent
 
 log = structlog.get_logger("notifier")
@@ -78,11 +77,6 @@ class Unreachable:
         raise DeliveryFailed(self.reason)
 
 
-def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
 class WebhookChannel:
     """POST JSON, signed (HMAC-SHA256 over "<timestamp>.<body>"), retried with backoff."""
 
@@ -112,7 +106,7 @@ class WebhookChannel:
             headers = {
                 "Content-Type": "application/json",
                 "X-Dispatch1310-Timestamp": timestamp,
-                "X-Dispatch1310-Signature": webhook_signature(self.secret, timestamp, body),
+                "X-Dispatch1310-Signature": sign(self.secret, timestamp, body),
                 "Idempotency-Key": message.reference,
             }
             try:

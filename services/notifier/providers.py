@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import structlog
 
+from services.common.phones import NotAPhone, normalise_phone
 from services.common.settings import TWILIO_URL, HttpProvider, TwilioAccount
-from services.intake.phones import NotAPhone, normalise_phone
 from services.notifier.channels import Channel, DeliveryFailed, HttpSms, LoggingSms, Message
 
 log = structlog.get_logger("notifier")

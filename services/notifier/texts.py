@@ -10,17 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from services.common.labels import KIND_TEXT, LEVEL_TEXT
 from services.notifier.content import PageContent
 
-LEVEL_TEXT = {"building": "楼栋", "district": "片区", "community": "社区", "professional": "专业救援"}
-KIND_TEXT = {
-    "flood": "水浸 flood",
-    "fire": "火警 fire",
-    "medical": "急救 medical",
-    "elderly_missing": "老人走失 elderly_missing",
-    "dispute": "纠纷 dispute",
-    "other": "求助 other",
-}
 DRILL = "【演练 DRILL】"
 
 

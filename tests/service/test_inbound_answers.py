@@ -13,7 +13,7 @@ import pytest
 from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings
-from services.notifier.channels import webhook_signature
+from services.common.signing import sign as webhook_signature
 from tests.service.conftest import System
 from tests.support import bearer, make_settings
 

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from services.common.answer_links import AnswerLinks, load_link_key
 from services.common.consumer import partition_of
 from services.common.ids import call_id_for_key
-from services.notifier.channels import HttpSms, Message, WebhookChannel, webhook_signature
+from services.common.signing import sign as webhook_signature
+from services.notifier.channels import HttpSms, Message, WebhookChannel
 from services.notifier.content import PageContent
 from services.notifier.rate_limit import PerPersonLimit
 from tests.conftest import System
@@ -165,7 +166,7 @@ class StuckSms:
 
 
 async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> None:
-    from services.intake.phones import normalise_phone
+    from services.common.phones import normalise_phone
     from services.notifier.app import PARTITIONS, build
     from tests.support import running
 

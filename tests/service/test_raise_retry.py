@@ -19,9 +19,9 @@ from services.common.clock import ManualClock
 from services.common.event_store import StoreUnavailable
 from services.common.ids import call_id_for_key
 from services.common.jetstream_store import JetStreamEventStore
+from services.common.phones import normalise_phone
 from services.common.settings import Settings
 from services.intake import deps as intake_deps
-from services.intake.phones import normalise_phone
 from tests.support import EventLog, serving_intake
 
 PHONE = "13800000123"

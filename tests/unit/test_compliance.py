@@ -21,7 +21,8 @@ from events.models import (
     ResponderArrived,
     ResponderAssigned,
 )
-from services.audit.compliance import parse_utc_offset, percentile, report, report_csv
+from events.reports import report_csv
+from services.audit.compliance import parse_utc_offset, percentile, report
 from services.audit.projections import AuditState, apply
 from services.audit.summaries import points, responder_stats
 from tests.factories import T0, raised

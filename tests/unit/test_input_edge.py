@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from services.common.phones import NotAPhone, normalise_phone
 from services.common.streams import CLOCK_SLACK_S, DEVICE_LEDGER_TTL_S
 from services.intake.device_auth import WINDOW_S, DeviceAuthError, sign, verify
-from services.intake.phones import NotAPhone, normalise_phone
 from services.intake.schemas import NoteIn, RaiseCallIn
 from services.intake.text import clean_name, clean_note
 

@@ -21,13 +21,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.phones import NotAPhone, normalise_phone
 from services.common.roster import Roster
+from services.common.signing import sign
 from services.intake.answers import Answer, answer_page, awaiting_answer, page_of
 from services.intake.deps import IntakeDeps, deps_of
 from services.intake.live import LiveCalls
-from services.intake.phones import NotAPhone, normalise_phone
 from services.intake.schemas import ErrorOut
-from services.notifier.channels import webhook_signature
 
 router = APIRouter(tags=["inbound"])
 
@@ -62,7 +62,7 @@ async def signed_body(request: Request, deps: IntakeDeps) -> bytes:
         raise HTTPException(401, "X-Dispatch1310-Timestamp and X-Dispatch1310-Signature are required")
     if abs(deps.clock.now().timestamp() - int(timestamp)) > MAX_SKEW_S:
         raise HTTPException(401, f"the timestamp is more than {MAX_SKEW_S} s away from now")
-    if not hmac.compare_digest(signature, webhook_signature(deps.webhook_secret, timestamp, body)):
+    if not hmac.compare_digest(signature, sign(deps.webhook_secret, timestamp, body)):
         raise HTTPException(401, "the signature does not match")
     return body
 

@@ -10,9 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from services.audit.compliance import report_csv
-from services.audit.queries import SUBJECT_PREFIX
-from services.audit.summaries import points_csv
+from events.reports import GroupBy, points_csv, report_csv
+from events.subjects import AUDIT_QUERY_PREFIX
 from services.intake.auth import Principal, require_supervisor
 from services.intake.deps import deps_of, unavailable
 from services.intake.schemas import CSV_RESPONSE
@@ -25,7 +24,7 @@ async def ask_audit(request: Request, name: str, params: dict[str, Any]) -> Any:
     if nc is None:
         raise unavailable()
     try:
-        msg = await nc.request(f"{SUBJECT_PREFIX}{name}", json.dumps(params).encode(), timeout=10)
+        msg = await nc.request(f"{AUDIT_QUERY_PREFIX}{name}", json.dumps(params).encode(), timeout=10)
     except (NatsTimeout, NoRespondersError):
         raise unavailable("the audit service is not answering; retry shortly") from None
     body = json.loads(msg.data)
@@ -39,7 +38,7 @@ async def compliance(
     request: Request,
     start: str | None = Query(default=None, alias="from", description="RFC 3339; calls raised at or after"),
     end: str | None = Query(default=None, alias="to", description="RFC 3339; calls raised before"),
-    group_by: Literal["district", "building", "level", "day", "week", "month"] | None = None,
+    group_by: GroupBy | None = None,
     include_drills: bool = False,
     tz: str = Query(
         default="+08:00",
