@@ -6,18 +6,12 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.metrics import Registry
+from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.requests = registry.counter(
-            "dispatch1310_http_requests_total", "HTTP requests by route and status"
-        )
-        self.latency = registry.histogram(
-            "dispatch1310_http_request_seconds", "HTTP request latency by route"
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,5 +30,5 @@ class RequestMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.inc(route=route, method=scope["method"], status=str(status))
-            self.latency.observe(time.perf_counter() - started, route=route)
+            HTTP_REQUESTS.labels(route=route, method=scope["method"], status=str(status)).inc()
+            HTTP_LATENCY.labels(route=route).observe(time.perf_counter() - started)
