@@ -96,3 +96,36 @@ async def test_every_metric_the_alerts_and_dashboard_name_is_exported(system: Sy
     assert (
         value(page, "dispatch1310_http_requests_total", route="/api/calls", method="POST", status="201") >= 1
     )
+
+
+async def test_a_poison_message_counts_as_a_dead_letter(system: System) -> None:
+    name = "dispatch1310_dead_letters_total"
+    before = value(samples(await scrape(system)), name, consumer="dispatcher")
+    await system.nc.jetstream().publish("calls.poison9.CallRaised", b"{not json")
+
+    async def counted() -> float | None:
+        now = value(samples(await scrape(system)), name, consumer="dispatcher")
+        return now if now > before else None
+
+    assert await wait_for(counted, what="the dead letter counted") == before + 1
+
+
+async def test_a_call_whose_every_page_fails_is_unreached_and_its_failures_counted(system: System) -> None:
+    """The SMS gateway refuses everything and nobody has push set up: the page went nowhere.
+    /metrics counts that call as unreached, as the board shows it, and the failed SMS."""
+    from services.notifier.channels import Unreachable
+
+    failed = "dispatch1310_page_deliveries_total"
+    before = value(samples(await scrape(system)), failed, channel="sms", outcome="failed")
+    async with running(await build_notifier(system.settings, sms=Unreachable("provider 500"))):
+        call_id = (await system.raise_call("b12"))["call_id"]
+        await system.log.wait_type(call_id, "NotificationFailed")
+
+        async def unreached() -> dict | None:
+            page = samples(await scrape(system))
+            return page if value(page, "dispatch1310_unreached_calls") == 1 else None
+
+        page = await wait_for(unreached, what="the call counted as unreached")
+    assert value(page, failed, channel="sms", outcome="failed") > before
+    board = await system.http.get("/api/board", headers={"Authorization": "Bearer demo-supervisor"})
+    assert [row["call_id"] for row in board.json()["calls"] if row["unreached"]] == [call_id]
