@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Label lookups cost about as much as the increment: keep each series' child.
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,5 +35,10 @@ class RequestMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(route=route, method=scope["method"], status=str(status)).inc()
-            HTTP_LATENCY.labels(route=route).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in METHODS else "other"  # bounded series
+            key = (route, method, str(status))
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (HTTP_REQUESTS.labels(*key), HTTP_LATENCY.labels(route))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
