@@ -95,11 +95,16 @@ async def declare_streams(admin_url: str, replicas: int = 1) -> None:
         await nc.close()
 
 
-def metrics_env(data_dir: Path) -> dict[str, str]:
-    """Where the services of this run keep their Prometheus figures for the intake's
-    ``/metrics`` to add up (prometheus-client's multi-process mode): ``PROMETHEUS_MULTIPROC_DIR``
-    if set, else ``<data dir>/metrics``; emptied first, as a new run's counters start at 0."""
-    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(data_dir) / "metrics")
+def metrics_dir(data_dir: Path) -> Path:
+    """Where ``up``'s services keep their Prometheus figures: ``PROMETHEUS_MULTIPROC_DIR`` if
+    set, else ``<data dir>/metrics``."""
+    return Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(data_dir) / "metrics")
+
+
+def metrics_env(path: Path) -> dict[str, str]:
+    """The environment under which the services of one run keep their Prometheus figures in
+    ``path`` for the intake's ``/metrics`` to add up (prometheus-client's multi-process mode);
+    ``path`` is emptied first: a new run's counters start at 0."""
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         stale.unlink(missing_ok=True)
@@ -164,7 +169,7 @@ def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) 
             print(f"nats      {settings.nats_url}", flush=True)
         env = {
             **os.environ,
-            **metrics_env(settings.data_dir),
+            **metrics_env(metrics_dir(settings.data_dir)),
             "DISPATCH1310_REPLICAS": str(settings.replicas),
         }
         for name in names:
