@@ -56,7 +56,7 @@ def test_metrics_of_every_service_process_reach_the_intake(tmp_path: Path) -> No
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait(lambda: _get(f"{url}/healthz"), 20, "/healthz")
+        _wait(lambda: _get(f"{url}/healthz"), 30, "/healthz")
         assert not stale.exists(), "a new run starts its counters at 0"
         request = urllib.request.Request(
             f"{url}/api/calls", json.dumps(CALL).encode(), {"Content-Type": "application/json"}
@@ -80,7 +80,7 @@ def test_metrics_of_every_service_process_reach_the_intake(tmp_path: Path) -> No
             )
             return page if done else None
 
-        page = _wait(recorded_everywhere, 20, "figures from every service process")
+        page = _wait(recorded_everywhere, 40, "figures from every service process")
         # Prometheus text from several processes, added up once: one series per label set.
         assert len(page["dispatch1310_service_up"]) == 5
         assert value(page, "dispatch1310_open_calls") == 1

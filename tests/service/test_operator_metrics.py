@@ -31,15 +31,17 @@ async def test_every_metric_the_alerts_and_dashboard_name_is_exported(system: Sy
         running(audit),
     ):
         call_id = (await system.raise_call("b12"))["call_id"]
-        await system.log.wait_type(call_id, "DeadlineMissed", count=2)  # reach and onsite: nobody answers
-        await system.log.wait_type(call_id, "NotificationSent")
+        await system.log.wait_type(
+            call_id, "DeadlineMissed", count=2, timeout=15
+        )  # reach and onsite: nobody answers
+        await system.log.wait_type(call_id, "NotificationSent", timeout=15)
 
         async def complete() -> dict | None:
             page = samples(await scrape(system))
             missing = named - page.keys()
             return page if not missing and value(page, "dispatch1310_checkpoint_age_seconds") < 5 else None
 
-        page = await wait_for(complete, timeout=10, what="every metric named in deploy/ with samples")
+        page = await wait_for(complete, timeout=20, what="every metric named in deploy/ with samples")
 
     assert value(page, "dispatch1310_open_calls") >= 1  # escalated past building by now
     assert {labels["level"] for labels, _ in page["dispatch1310_open_calls"]} == {
@@ -79,7 +81,7 @@ async def test_a_poison_message_counts_as_a_dead_letter(system: System) -> None:
         now = value(samples(await scrape(system)), name, consumer="dispatcher")
         return now if now > before else None
 
-    assert await wait_for(counted, what="the dead letter counted") == before + 1
+    assert await wait_for(counted, timeout=15, what="the dead letter counted") == before + 1
 
 
 async def test_a_call_whose_every_page_fails_is_unreached_and_its_failures_counted(system: System) -> None:
@@ -91,13 +93,13 @@ async def test_a_call_whose_every_page_fails_is_unreached_and_its_failures_count
     before = value(samples(await scrape(system)), failed, channel="sms", outcome="failed")
     async with running(await build_notifier(system.settings, sms=Unreachable("provider 500"))):
         call_id = (await system.raise_call("b12"))["call_id"]
-        await system.log.wait_type(call_id, "NotificationFailed")
+        await system.log.wait_type(call_id, "NotificationFailed", timeout=15)
 
         async def unreached() -> dict | None:
             page = samples(await scrape(system))
             return page if value(page, "dispatch1310_unreached_calls") == 1 else None
 
-        page = await wait_for(unreached, what="the call counted as unreached")
+        page = await wait_for(unreached, timeout=15, what="the call counted as unreached")
     assert value(page, failed, channel="sms", outcome="failed") > before
     board = await system.http.get("/api/board", headers={"Authorization": "Bearer demo-supervisor"})
     assert [row["call_id"] for row in board.json()["calls"] if row["unreached"]] == [call_id]
