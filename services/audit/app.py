@@ -15,6 +15,7 @@ from events.models import CallEvent, Fact
 from services.audit import checkpoint
 from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX, QueryError, answer, encode
+from services.common import metrics
 from services.common.bootstrap import bootstrap
 from services.common.clock import Clock
 from services.common.follow import StreamFollower
@@ -81,6 +82,7 @@ class AuditService:
             await asyncio.sleep(self.checkpoint_every_s)
             try:
                 await self.save_checkpoint()
+                metrics.checkpoint_saved("audit")  # written, or still covering everything
             except Exception as exc:  # NATS away: the next round (or the stop) saves it
                 log.warning("checkpoint_failed", error=repr(exc))
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from services.common.embedded_nats import EmbeddedNats, free_port
-from services.common.processes import ProcessGroup, declare_streams, wait_healthy
+from services.common.processes import ProcessGroup, declare_streams, metrics_env, wait_healthy
 from services.registry import SERVICES
 
 
@@ -94,6 +94,7 @@ def process_system(
             **os.environ,
             "NATS_URL": server.url,
             "DISPATCH1310_HTTP": f"127.0.0.1:{port}",
+            **metrics_env(root / "metrics"),  # figures kept as under `up` (the same cost per call)
             **(env or {}),
         }
         if roster is not None:

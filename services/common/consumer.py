@@ -25,6 +25,7 @@ from nats.js.errors import NotFoundError
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
+from services.common import metrics
 from services.common.jetstream_store import stream_seq
 from services.common.streams import pull_inbox_prefix
 
@@ -49,6 +50,7 @@ async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
     with contextlib.suppress(Exception):  # not a JetStream message: no sequence
         headers["Dispatch1310-Seq"] = str(msg.metadata.sequence.stream)
     await nc.jetstream().publish(subjects.dead_letter_subject(consumer), msg.data, headers=headers)
+    metrics.dead_lettered(consumer)
     log.warning("dead_lettered", consumer=consumer, subject=msg.subject, reason=reason)
 
 
@@ -129,6 +131,7 @@ def subscribe_events(
     its hook again, so hooks must be idempotent.
     """
     hooks = in_stream_order or {}
+    metrics.dead_lettered(durable, 0)  # the series exists (at 0) before the first dead letter
     settling: set[asyncio.Task[None]] = set()
 
     def sequence(raw: Msg) -> None:

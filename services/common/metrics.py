@@ -1,91 +1,105 @@
-"""A small Prometheus text-format registry (counters, gauges, histograms) with no dependency."""
+"""What each service records for the operator: one catalogue of Prometheus metrics.
+
+Every service is its own process, so the figures are kept with ``prometheus-client``'s
+multi-process mode: ``dispatch1310 up`` sets ``PROMETHEUS_MULTIPROC_DIR`` (under the data
+dir) for every process it starts, each process writes its figures there (memory-mapped
+files), and the intake's ``/metrics`` adds them up (services/intake/metrics_page.py). Without
+that variable (tests, a service run by hand) the figures stay in this process.
+
+Record here only what one process does (a deadline fired late, a page sent, a message
+dead-lettered, a checkpoint written, "I am alive"); figures about the whole system (open
+calls, consumer lag) are read at scrape time by the intake from what it already follows.
+"""
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
-from collections.abc import Callable
+import os
+import socket
+import threading
+import time
 
-Labels = tuple[tuple[str, str], ...]
-DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+from prometheus_client import Counter, Gauge, Histogram, values
 
-
-def _labels(labels: dict[str, str]) -> Labels:
-    return tuple(sorted(labels.items()))
-
-
-def _fmt(labels: Labels, extra: tuple[tuple[str, str], ...] = ()) -> str:
-    pairs = labels + extra
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+HEARTBEAT_EVERY_S = 5.0
 
 
-class Counter:
-    def __init__(self, name: str, help: str) -> None:
-        self.name, self.help = name, help
-        self.values: dict[Labels, float] = defaultdict(float)
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self.values[_labels(labels)] += amount
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [f"{self.name}{_fmt(k)} {v}" for k, v in sorted(self.values.items())]
-        return lines
+def _process_identifier() -> str:
+    """Host and pid, not the pid alone: containers sharing one metrics volume (compose) each
+    run their service as pid 1. No ``_``: the file name's parts are split on it."""
+    return f"{socket.gethostname().replace('_', '-')}-{os.getpid()}"
 
 
-class Gauge:
-    def __init__(self, name: str, help: str, read: Callable[[], float]) -> None:
-        self.name, self.help, self.read = name, help, read
-
-    def render(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge", f"{self.name} {self.read()}"]
+if os.environ.get(MULTIPROC_ENV):  # before any metric below is made
+    values.ValueClass = values.MultiProcessValue(_process_identifier)
 
 
-class Histogram:
-    def __init__(self, name: str, help: str, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
-        self.name, self.help, self.buckets = name, help, buckets
-        self.counts: dict[Labels, list[int]] = {}
-        self.sums: dict[Labels, float] = defaultdict(float)
+HTTP_REQUESTS = Counter(
+    "dispatch1310_http_requests", "HTTP requests by route and status", ["route", "method", "status"]
+)
+HTTP_LATENCY = Histogram("dispatch1310_http_request_seconds", "HTTP request latency by route", ["route"])
 
-    def observe(self, value: float, **labels: str) -> None:
-        key = _labels(labels)
-        counts = self.counts.setdefault(key, [0] * (len(self.buckets) + 1))
-        counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sums[key] += value
+DEADLINE_LATENESS = Histogram(
+    "dispatch1310_deadline_lateness_seconds",
+    "How long after its due time a missed deadline was recorded (DeadlineMissed at - due_at), by stage",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+PAGE_DELIVERIES = Counter(
+    "dispatch1310_page_deliveries",
+    "Pages sent (NotificationSent) or failed (NotificationFailed) by channel",
+    ["channel", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "dispatch1310_dead_letters", "Messages given up and published to deadletter.<consumer>", ["consumer"]
+)
+CHECKPOINT_AT_NAME = "dispatch1310_checkpoint_timestamp_seconds"
+HEARTBEAT_AT_NAME = "dispatch1310_service_heartbeat_timestamp_seconds"
+CHECKPOINT_AT = Gauge(
+    CHECKPOINT_AT_NAME,
+    "Unix time a service's checkpoint last covered all it had folded",
+    ["service"],
+    multiprocess_mode="max",
+)
+HEARTBEAT_AT = Gauge(
+    HEARTBEAT_AT_NAME,
+    "Unix time of a service process's last heartbeat",
+    ["service"],
+    multiprocess_mode="max",
+)
 
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for key, counts in sorted(self.counts.items()):
-            running = 0
-            for bound, count in zip((*self.buckets, float("inf")), counts, strict=True):
-                running += count
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(f"{self.name}_bucket{_fmt(key, (('le', le),))} {running}")
-            lines.append(f"{self.name}_sum{_fmt(key)} {self.sums[key]}")
-            lines.append(f"{self.name}_count{_fmt(key)} {running}")
-        return lines
+STAGES = ("contact", "reach", "onsite")
 
 
-class Registry:
-    def __init__(self) -> None:
-        self.metrics: list[Counter | Gauge | Histogram] = []
+def deadline_missed(stage: str, late_s: float) -> None:
+    DEADLINE_LATENESS.labels(stage=stage).observe(max(late_s, 0.0))
 
-    def counter(self, name: str, help: str) -> Counter:
-        metric = Counter(name, help)
-        self.metrics.append(metric)
-        return metric
 
-    def gauge(self, name: str, help: str, read: Callable[[], float]) -> Gauge:
-        metric = Gauge(name, help, read)
-        self.metrics.append(metric)
-        return metric
+def page_recorded(channel: str, sent: bool) -> None:
+    PAGE_DELIVERIES.labels(channel=channel, outcome="sent" if sent else "failed").inc()
 
-    def histogram(self, name: str, help: str) -> Histogram:
-        metric = Histogram(name, help)
-        self.metrics.append(metric)
-        return metric
 
-    def render(self) -> str:
-        return "\n".join(line for metric in self.metrics for line in metric.render()) + "\n"
+def dead_lettered(consumer: str, count: int = 1) -> None:
+    """``count`` 0 makes the series exist (at 0) before the first dead letter."""
+    DEAD_LETTERS.labels(consumer=consumer).inc(count)
+
+
+def checkpoint_saved(service: str, at: float | None = None) -> None:
+    """Call when ``service`` wrote its checkpoint, or found it still covers everything it has
+    folded (nothing new since): ``/metrics`` shows ``dispatch1310_checkpoint_age_seconds``."""
+    CHECKPOINT_AT.labels(service=service).set(time.time() if at is None else at)
+
+
+def start_heartbeat(service: str, every_s: float = HEARTBEAT_EVERY_S) -> threading.Thread:
+    """Mark ``service`` alive every ``every_s`` from a daemon thread (it dies with the process):
+    ``/metrics`` shows ``dispatch1310_service_up``. A blocked event loop still beats; its
+    consumer's lag and the unreached calls show that."""
+
+    def beat() -> None:
+        while True:
+            HEARTBEAT_AT.labels(service=service).set(time.time())
+            time.sleep(every_s)
+
+    thread = threading.Thread(target=beat, name="metrics-heartbeat", daemon=True)
+    thread.start()
+    return thread

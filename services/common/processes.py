@@ -95,6 +95,22 @@ async def declare_streams(admin_url: str, replicas: int = 1) -> None:
         await nc.close()
 
 
+def metrics_dir(data_dir: Path) -> Path:
+    """Where ``up``'s services keep their Prometheus figures: ``PROMETHEUS_MULTIPROC_DIR`` if
+    set, else ``<data dir>/metrics``."""
+    return Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(data_dir) / "metrics")
+
+
+def metrics_env(path: Path) -> dict[str, str]:
+    """The environment under which the services of one run keep their Prometheus figures in
+    ``path`` for the intake's ``/metrics`` to add up (prometheus-client's multi-process mode);
+    ``path`` is emptied first: a new run's counters start at 0."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(path)}
+
+
 def wait_healthy(url: str, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -151,10 +167,13 @@ def up(settings: Settings, services: list[str] | None = None, cluster: int = 1) 
         else:
             urls = dict.fromkeys(names, settings.nats_url)
             print(f"nats      {settings.nats_url}", flush=True)
+        env = {
+            **os.environ,
+            **metrics_env(metrics_dir(settings.data_dir)),
+            "DISPATCH1310_REPLICAS": str(settings.replicas),
+        }
         for name in names:
-            group.spawn(
-                name, {**os.environ, "NATS_URL": urls[name], "DISPATCH1310_REPLICAS": str(settings.replicas)}
-            )
+            group.spawn(name, {**env, "NATS_URL": urls[name]})
         if not wait_healthy(settings.http_url):
             print("intake did not become healthy in 20 s", file=sys.stderr)
             return 1

@@ -13,7 +13,8 @@ import contextlib
 
 import structlog
 
-from events.models import CallEvent, Fact
+from events.models import CallEvent, DeadlineMissed, Fact
+from services.common import metrics
 from services.common.aggregate import DomainError
 from services.common.calls import Calls
 from services.common.open_calls import OpenCallStates
@@ -70,6 +71,8 @@ class DeadlineKeeper:
                 self.wheel.retry_later(timer, RETRY_S)
                 return
             for event in events:
+                if isinstance(event, DeadlineMissed):
+                    metrics.deadline_missed(event.stage, (event.at - event.due_at).total_seconds())
                 late = getattr(event, "late_by_ms", None)
                 log.info("fired", type=type(event).__name__, what=timer.what, late_by_ms=late)
 

@@ -27,7 +27,6 @@ from services.common.ids import IdFactory
 from services.common.intake_secrets import token_key
 from services.common.jetstream_store import JetStreamEventStore
 from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
-from services.common.metrics import Registry
 from services.common.roster_store import RosterHolder
 from services.common.settings import Settings
 from services.intake.auth import redact_access_log
@@ -76,8 +75,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
     app.add_middleware(AllowEveryMethod)
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter(new_phones_per_address=settings.new_phones_per_address)
-    app.state.metrics = registry = Registry()
-    app.add_middleware(RequestMetrics, registry=registry)
+    app.add_middleware(RequestMetrics)
     for router in ROUTERS:
         app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.metrics import Registry
+from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.requests = registry.counter(
-            "dispatch1310_http_requests_total", "HTTP requests by route and status"
-        )
-        self.latency = registry.histogram(
-            "dispatch1310_http_request_seconds", "HTTP request latency by route"
-        )
+        # Label lookups cost about as much as the increment: keep each series' child.
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,5 +35,10 @@ class RequestMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.inc(route=route, method=scope["method"], status=str(status))
-            self.latency.observe(time.perf_counter() - started, route=route)
+            method = scope["method"] if scope["method"] in METHODS else "other"  # bounded series
+            key = (route, method, str(status))
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (HTTP_REQUESTS.labels(*key), HTTP_LATENCY.labels(route))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)

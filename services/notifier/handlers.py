@@ -29,6 +29,7 @@ from nats.aio.client import Client
 from events import subjects
 from events.commands import RecordNotification
 from events.models import Fact, ResponderAssigned
+from services.common import metrics
 from services.common.aggregate import CallState, fold
 from services.common.answer_links import AnswerLinks
 from services.common.calls import Calls
@@ -243,10 +244,12 @@ class Notifier:
             for _ in range(8):
                 state, version = known if known is not None else await self.calls.load(call_id)
                 try:
-                    state, version, _events = await self.calls.apply(state, version, command)
+                    state, version, recorded = await self.calls.apply(state, version, command)
                 except ConcurrencyConflict:
                     known = None
                     continue
+                for _ in recorded:  # none when already recorded (a redelivery)
+                    metrics.page_recorded(command.method, sent=command.error is None)
                 self._remember(call_id, state, version)
                 return
             raise ConcurrencyConflict(call_id, version)
@@ -303,6 +306,7 @@ class Notifier:
                 "Dispatch1310-Method": method,
             },
         )
+        metrics.dead_lettered("notifier")
         log.error("delivery_failed", person=page.person_id, call_id=page.call_id, method=method, error=error)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

@@ -16,9 +16,11 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from services.common.bootstrap import check_settings
     from services.common.lifeline import follow_supervisor
+    from services.common.metrics import start_heartbeat
     from services.registry import runner
 
     follow_supervisor()  # started by `up`: stop when it is gone, even after its kill -9
+    start_heartbeat(args.name)  # /metrics: dispatch1310_service_up
     run_service = runner(args.name)
     settings = load_settings()
     check_settings(args.name, settings)  # a missing NATS_URL is one line and exit 2, not a traceback

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from services.common.roster import RosterError, parse_roster
 from services.common.roster_store import publish_roster
+from services.intake import metrics_page
 from services.intake.auth import Principal, require_supervisor
 from services.intake.deps import deps_of
+from services.registry import SERVICES
 
 router = APIRouter(tags=["system"])
 
@@ -26,9 +29,15 @@ async def healthz(request: Request) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> str:
-    registry = request.app.state.metrics
-    return str(registry.render())
+async def metrics(request: Request) -> Response:
+    """Prometheus text: what every service recorded, and the board and consumers as of now."""
+    deps = deps_of(request)
+    figures = [
+        *metrics_page.board_families(deps.live.open.values()),
+        *metrics_page.lag_families(await metrics_page.consumer_lags(deps.nc)),
+    ]
+    body = metrics_page.render(figures, time.time(), SERVICES)
+    return Response(body, media_type=metrics_page.CONTENT_TYPE)
 
 
 @router.get("/api/roster")
