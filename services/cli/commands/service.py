@@ -20,10 +20,10 @@ def run(args: argparse.Namespace) -> int:
     from services.registry import runner
 
     follow_supervisor()  # started by `up`: stop when it is gone, even after its kill -9
-    start_heartbeat(args.name)  # /metrics: dispatch1310_service_up
     run_service = runner(args.name)
     settings = load_settings()
     check_settings(args.name, settings)  # a missing NATS_URL is one line and exit 2, not a traceback
     configure_logging(json=True, level=settings.log_level)
+    start_heartbeat(args.name)  # /metrics: dispatch1310_service_up, once the settings hold
     run_service(settings)
     return 0
