@@ -15,7 +15,7 @@ from pathlib import Path
 
 from services.common.embedded_nats import free_port
 from services.common.settings import DEV_WEBHOOK_SECRET
-from services.notifier.channels import webhook_signature
+from services.common.signing import sign as webhook_signature
 
 
 def _children(pid: int) -> list[str]:
