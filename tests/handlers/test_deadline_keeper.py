@@ -15,8 +15,9 @@ from services.common.clock import ManualClock
 from services.common.event_store import InMemoryEventStore
 from services.common.settings import Targets
 from services.deadlines import keeper as keeper_module
-from services.deadlines.domain import timers_for
+from services.deadlines.domain import Timer, timers_for
 from services.deadlines.keeper import DeadlineKeeper
+from services.deadlines.timer_wheel import TimerWheel
 from tests.factories import T0, raised
 from tests.fakes import FakeSystem
 
@@ -182,3 +183,32 @@ async def test_a_firing_that_fails_unexpectedly_is_retried_not_left_to_the_sweep
     events, _ = await store.load("c1")
     assert store.failures == 0
     assert [e.event.stage for e in events if e.event.type == "DeadlineMissed"] == ["contact"]  # type: ignore[attr-defined]
+
+
+async def test_the_running_wheel_fires_what_is_due_and_wakes_for_an_earlier_timer() -> None:
+    """The wheel's own loop (as the service runs it): asleep until its earliest timer, woken
+    at once by an earlier one, firing each running timer once."""
+    clock = ManualClock(T0)
+    fired: list[Timer] = []
+
+    async def fire(timer: Timer) -> None:
+        fired.append(timer)
+
+    wheel = TimerWheel(clock, fire)
+    wheel.start()
+    try:
+        later = Timer(T0 + timedelta(hours=1), "c1", "stage", "reach")
+        wheel.replace_call("c1", [later])
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert fired == [] and wheel.next_due() == later.due
+        now = Timer(T0, "c2", "stage", "contact")
+        wheel.replace_call("c2", [now])  # due now: the sleeping loop wakes for it
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await wheel.idle()
+        assert fired == [now] and wheel.next_due() == later.due
+        wheel.replace_call("c1", [])  # met meanwhile: cancelled
+        assert wheel.next_due() is None
+    finally:
+        await wheel.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from events import commands as c
+from events.models import AvailabilityChanged
 from services.common.settings import Targets
 from tests.fakes import FakeSystem, ids
 
@@ -209,3 +210,79 @@ async def test_the_watchdog_pages_a_call_whose_delivery_was_lost() -> None:
     assert await system.pages(call_id) == []
     await system.dispatcher.reconcile()
     assert await system.pages(call_id) == [("g4", "building")]
+
+
+async def test_fire_pages_the_building_and_every_professional_at_the_same_moment() -> None:
+    system = FakeSystem()
+    call_id = await system.raise_call("b12", kind="fire")
+    pages = await system.events(call_id, "ResponderAssigned")
+    assert {(p.responder_id, p.level) for p in pages} == {
+        ("g1", "building"),
+        ("r1", "professional"),
+        ("r2", "professional"),
+    }
+    assert {p.at for p in pages} == {system.clock.now()}  # all at once, nobody waits for a timeout
+
+
+async def test_a_dispute_pages_the_mediation_team_beside_the_building() -> None:
+    system = FakeSystem()
+    call_id = await system.raise_call("b21", kind="dispute")
+    pages = await system.events(call_id, "ResponderAssigned")
+    assert [(p.responder_id, p.team_id) for p in pages if p.team_id] == [("t1", "mediation")]
+    assert ("g4", None) in {(p.responder_id, p.team_id) for p in pages}
+
+
+async def test_an_away_member_is_skipped_and_a_building_of_away_people_escalates_at_once() -> None:
+    system = FakeSystem()
+    await system.set_away("g1")
+    first = await system.raise_call("b12")
+    assert [p for p, _ in await system.pages(first)] == ["g2"]
+    for person in ("g3", "v2"):
+        await system.set_away(person)
+    second = await system.raise_call("b14")
+    (escalation,) = await system.events(second, "EscalationRaised")
+    assert (escalation.reason, escalation.to_level) == ("no_one_available", "district")
+    assert {level for _, level in await system.pages(second)} == {"district"}
+    assert {e.at for e in await system.events(second)} == {system.clock.now()}  # without waiting
+
+
+async def test_away_until_passes_and_the_person_is_paged_again() -> None:
+    system = FakeSystem()
+    away = AvailabilityChanged(
+        event_id="g4-away",
+        at=system.clock.now(),
+        responder_id="g4",
+        status="away",
+        until=system.clock.now() + timedelta(minutes=30),
+        by="g4",
+    )
+    system.dispatcher.on_responder_fact(away)
+    first = await system.raise_call("b21")
+    assert {level for _, level in await system.pages(first)} == {"district"}
+    await system.do(c.Resolve(call_id=first, by="s1", outcome="handled", as_responder=False))
+    system.clock.advance(30 * 60)
+    second = await system.raise_call("b21")
+    assert await system.pages(second) == [("g4", "building")]
+
+
+async def test_held_calls_page_the_duty_officer_once_and_wait_for_the_desk() -> None:
+    system = FakeSystem(targets=Targets(60, 180, 600), merge_window_s=0)
+    flood = [
+        await system.raise_call(b, held="flood", flood="addr-1", first_of_flood=n == 0)
+        for n, b in enumerate(("b12", "b14", "b21"))
+    ]
+    on_duty = system.dispatcher.availability().on_duty
+    assert await system.pages(flood[0]) == [(on_duty, "community")]  # told once, on the first
+    assert [await system.pages(call_id) for call_id in flood[1:]] == [[], []]
+    await system.advance(3600)  # every due time passes: held calls wait for the desk
+    for call_id in flood:
+        types = await system.types(call_id)
+        assert "DeadlineMissed" not in types and "EscalationRaised" not in types, types
+    released_at = system.clock.now()
+    await system.do(c.Release(call_id=flood[1], by="s1", due=system.settings.targets.due_from(released_at)))
+    assert [p for p, _ in await system.pages(flood[1])] == ["g3"]  # dispatched now
+    await system.advance(180)
+    (missed,) = await system.events(flood[1], "DeadlineMissed")
+    assert (missed.stage, missed.at) == ("reach", released_at + timedelta(seconds=180))  # its clock
+    await system.do(c.Resolve(call_id=flood[2], by="s1", outcome="false_alarm", as_responder=False))
+    assert (await system.calls.load(flood[2]))[0].status == "resolved"

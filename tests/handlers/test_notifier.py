@@ -9,6 +9,7 @@ from datetime import timedelta
 from events import commands as c
 from events.models import ResponderAssigned
 from services.common.answer_links import AnswerLinks
+from services.notifier.channels import Message
 from services.notifier.rate_limit import PerPersonLimit
 from tests.fakes import LINK_KEY, PUBLIC_URL, Capturing, Failing, FakeSystem
 
@@ -102,11 +103,12 @@ async def test_every_outcome_is_a_fact_on_the_call_and_every_failure_a_dead_lett
     system = FakeSystem()
     roster = system.roster
     r1, r2, *rest = roster.professional
+    hooked = r1.model_copy(update={"webhook": "http://rescue.test/hook"})
     unreachable = r2.model_copy(update={"phone": ""})  # no webhook, no phone: only push is left
-    system.roster = roster.model_copy(update={"professional": (r1, unreachable, *rest)})
+    system.roster = roster.model_copy(update={"professional": (hooked, unreachable, *rest)})
     system.dispatcher.rosters.roster = system.roster  # type: ignore[misc]
-    sms = Capturing()
-    system.with_notifier(sms=sms)  # no push service configured
+    sms, webhook = Capturing(), RetriedOnce()
+    system.with_notifier(sms=sms, webhook=webhook)  # no push service configured
     call_id = await system.raise_call("b12", kind="fire")  # professionals at once beside the building
     pages = {e.responder_id: e for e in await system.events(call_id, "ResponderAssigned")}
     failed = await system.events(call_id, "NotificationFailed")
@@ -117,9 +119,10 @@ async def test_every_outcome_is_a_fact_on_the_call_and_every_failure_a_dead_lett
     assert letters == [(call_id, "push", "push: no push service configured")]
     assert len(system.dead_letters.letters) == len(failed)  # every failure dead-lettered
     sent = await system.events(call_id, "NotificationSent")
-    assert [(e.dispatch_id, e.method) for e in sent if e.responder_id == "r1"] == [
-        (pages["r1"].dispatch_id, "sms")
+    assert [(e.dispatch_id, e.method, e.attempt) for e in sent if e.responder_id == "r1"] == [
+        (pages["r1"].dispatch_id, "webhook", 2)  # delivered on the second try
     ]
+    assert [m.call_id for m in webhook.sent] == [call_id] and sms.to("119") == []
     # Each delivered again: nothing more is sent or recorded.
     assert system.notifier is not None
     for person in ("r1", "r2"):
@@ -128,6 +131,14 @@ async def test_every_outcome_is_a_fact_on_the_call_and_every_failure_a_dead_lett
         sent
     )
     assert len(system.dead_letters.letters) == len(failed)
+
+
+class RetriedOnce(Capturing):
+    """A webhook answering 500 once, then 200: the channel reports two tries."""
+
+    async def send(self, message: Message) -> int:
+        await super().send(message)
+        return 2
 
 
 async def test_a_webhook_that_gives_up_is_recorded_failed_and_dead_lettered_once() -> None:
