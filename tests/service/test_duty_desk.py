@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from tests.service.conftest import System
@@ -26,17 +25,6 @@ async def test_away_member_is_skipped_without_waiting(system: System) -> None:
     assigned = await system.log.wait_type(call_id, "ResponderAssigned", timeout=1.0)
     assert assigned[0].responder_id == "g2"
     assert "g1" not in [a.responder_id for a in assigned]
-
-
-async def test_everyone_away_escalates_to_district_at_once(system: System) -> None:
-    for person in ("g3", "v2"):
-        await set_away(system, person)
-    started = time.monotonic()
-    call_id = (await system.raise_call("b14"))["call_id"]
-    escalation = (await system.log.wait_type(call_id, "EscalationRaised", timeout=1.0))[0]
-    assert escalation.reason == "no_one_available" and escalation.to_level == "district"
-    await system.log.wait_type(call_id, "ResponderAssigned", timeout=1.0)
-    assert time.monotonic() - started < 1.0
 
 
 async def test_away_until_passes_and_the_person_is_paged_again(system: System) -> None:
