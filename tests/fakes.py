@@ -126,6 +126,11 @@ class FakeTime:
             self._sleepers.append((at, future))
             await future
 
+    def next_wake(self) -> datetime | None:
+        """The earliest moment a sleeper waits for (None: nobody sleeps)."""
+        waiting = [at for at, future in self._sleepers if not future.done()]
+        return min(waiting) if waiting else None
+
     def moved(self) -> None:
         now, waiting = self.clock.now(), self._sleepers
         self._sleepers = [(at, f) for at, f in waiting if at > now and not f.done()]
@@ -167,6 +172,7 @@ class FakeSystem:
         self.audit = AuditState()
         self.time = FakeTime(self.clock)
         self.notifier: Notifier | None = None
+        self.dead_letters = DeadLetterList()  # shared by a notifier and the one after its restart
         self.bus = Bus()
         self._raised = 0
 
@@ -179,7 +185,6 @@ class FakeSystem:
         **channels: Any,
     ) -> Notifier:
         """Start a notifier (a new one replaces the last: a restart) on fake channels."""
-        self.dead_letters = getattr(self, "dead_letters", DeadLetterList())
         notifier = Notifier(
             None,
             RosterHolder(self.roster),
@@ -260,8 +265,8 @@ class FakeSystem:
         return min(stops) if stops else None
 
     def _next_sleeper(self) -> datetime | None:
-        now = self.clock.now()
-        pending = [at for at, f in self.time._sleepers if not f.done() and at > now]
+        wake = self.time.next_wake()
+        pending = [wake] if wake is not None else []
         if self.notifier is not None and (held := self.notifier.pacer.next_due(self.time.monotonic())):
             pending.append(self.time.start + timedelta(seconds=held))
         return min(pending) if pending else None

@@ -11,7 +11,7 @@ from events.models import ResponderAssigned
 from services.common.answer_links import AnswerLinks
 from services.notifier.channels import Message
 from services.notifier.rate_limit import PerPersonLimit
-from tests.fakes import LINK_KEY, PUBLIC_URL, Capturing, Failing, FakeSystem
+from tests.fakes import LINK_KEY, PUBLIC_URL, Capturing, Failing, FakeSystem, demo_roster
 
 RESCUE_PHONE = "119"  # r1, the professional rescue team, paged at once for every medical call
 
@@ -100,13 +100,11 @@ async def test_a_restart_before_the_voice_step_rings_it_once_at_its_time() -> No
 
 
 async def test_every_outcome_is_a_fact_on_the_call_and_every_failure_a_dead_letter() -> None:
-    system = FakeSystem()
-    roster = system.roster
+    roster = demo_roster()
     r1, r2, *rest = roster.professional
     hooked = r1.model_copy(update={"webhook": "http://rescue.test/hook"})
     unreachable = r2.model_copy(update={"phone": ""})  # no webhook, no phone: only push is left
-    system.roster = roster.model_copy(update={"professional": (hooked, unreachable, *rest)})
-    system.dispatcher.rosters.roster = system.roster  # type: ignore[misc]
+    system = FakeSystem(roster.model_copy(update={"professional": (hooked, unreachable, *rest)}))
     sms, webhook = Capturing(), RetriedOnce()
     system.with_notifier(sms=sms, webhook=webhook)  # no push service configured
     call_id = await system.raise_call("b12", kind="fire")  # professionals at once beside the building
@@ -142,11 +140,10 @@ class RetriedOnce(Capturing):
 
 
 async def test_a_webhook_that_gives_up_is_recorded_failed_and_dead_lettered_once() -> None:
-    system = FakeSystem()
-    r1, *rest = system.roster.professional
+    roster = demo_roster()
+    r1, *rest = roster.professional
     hooked = r1.model_copy(update={"webhook": "http://rescue.test/hook"})
-    system.roster = system.roster.model_copy(update={"professional": (hooked, *rest)})
-    system.dispatcher.rosters.roster = system.roster  # type: ignore[misc]
+    system = FakeSystem(roster.model_copy(update={"professional": (hooked, *rest)}))
     webhook = Failing("HTTP 500 after 3 attempt(s)", attempts=3)
     system.with_notifier(webhook=webhook)
     call_id = await system.raise_call("b12", kind="fire")
