@@ -9,6 +9,7 @@ from datetime import timedelta
 from events import commands as c
 from events.models import ResponderAssigned
 from services.common.answer_links import AnswerLinks
+from services.common.roster import NotifyStep
 from services.notifier.channels import Message
 from services.notifier.rate_limit import PerPersonLimit
 from tests.fakes import LINK_KEY, PUBLIC_URL, Capturing, Failing, FakeSystem, demo_roster
@@ -214,3 +215,27 @@ async def test_a_held_text_survives_a_notifier_restart_and_goes_once() -> None:
 async def _page_of(system: FakeSystem, call_id: str, person: str) -> ResponderAssigned:
     pages = await system.events(call_id, "ResponderAssigned")
     return next(e for e in pages if e.responder_id == person)
+
+
+async def test_a_step_due_after_the_page_timed_out_is_not_sent() -> None:
+    roster = demo_roster()
+    district = roster.districts[1]
+    b21 = district.buildings[0]
+    rules = (NotifyStep(method="sms"), NotifyStep(method="voice", after_s=100))  # past the ack timeout
+    g4 = b21.members[0].model_copy(update={"notify": rules})
+    building = b21.model_copy(update={"members": (g4, *b21.members[1:])})
+    patched = district.model_copy(update={"buildings": (building, *district.buildings[1:])})
+    system = FakeSystem(
+        roster.model_copy(update={"districts": (roster.districts[0], patched)}), ack_timeout_s=90
+    )
+    sms, voice = Capturing(), Capturing()
+    system.with_notifier(sms=sms, voice=voice)
+    call_id = await system.raise_call("b21")
+    await system.advance(100)
+    (timed_out,) = await system.events(call_id, "DispatchTimedOut")
+    assert timed_out.responder_id == "g4"
+    assert "13600000006" in [m.address for m in sms.sent] and voice.to("13600000006") == []
+    g4_outcomes = [
+        e.method for e in await system.events(call_id, "NotificationSent") if e.responder_id == "g4"
+    ]
+    assert g4_outcomes == ["sms"]
