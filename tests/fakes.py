@@ -160,9 +160,10 @@ class FakeSystem:
         ack_timeout_s: float = 45.0,
         merge_window_s: float = 300.0,
         start: datetime = T0,
+        store: InMemoryEventStore | None = None,
     ) -> None:
         self.clock = ManualClock(start)
-        self.store = InMemoryEventStore()
+        self.store = store or InMemoryEventStore()
         self.calls = Calls(self.store, self.clock, SequentialIds("e"))
         self.roster = roster or demo_roster()
         self.settings = Settings(targets=targets, ack_timeout_s=ack_timeout_s, merge_window_s=merge_window_s)
@@ -273,8 +274,10 @@ class FakeSystem:
 
     # ------------------------------------------------------------ what people do
 
-    async def raise_call(self, building_id: str | None = "b12", kind: str = "other", **fields: Any) -> str:
-        """A resident raises a call (as the intake does), and the system settles."""
+    async def raise_call(
+        self, building_id: str | None = "b12", kind: str = "other", settle: bool = True, **fields: Any
+    ) -> str:
+        """A resident raises a call (as the intake does), and the system settles (unless told not to)."""
         self._raised += 1
         call_id = fields.pop("call_id", f"call{self._raised}")
         staffed = self.roster.staffed_levels(building_id, None)
@@ -291,7 +294,8 @@ class FakeSystem:
             **fields,
         )
         await self.calls.execute(command)
-        await self.settle()
+        if settle:
+            await self.settle()
         return call_id
 
     async def do(self, command: c.Command) -> list[CallEvent]:

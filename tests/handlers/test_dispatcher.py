@@ -3,12 +3,14 @@ order, and what a decline, an ack time-out, a merge or someone going away change
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from events import commands as c
 from events.models import AvailabilityChanged
 from services.common.settings import Targets
 from tests.fakes import FakeSystem, ids
+from tests.inprocess import FaultyStore
 
 FAR = Targets(3600, 7200, 10800)  # stage deadlines out of the way: only pages and answers count
 
@@ -286,3 +288,27 @@ async def test_held_calls_page_the_duty_officer_once_and_wait_for_the_desk() -> 
     assert (missed.stage, missed.at) == ("reach", released_at + timedelta(seconds=180))  # its clock
     await system.do(c.Resolve(call_id=flood[2], by="s1", outcome="false_alarm", as_responder=False))
     assert (await system.calls.load(flood[2]))[0].status == "resolved"
+
+
+async def test_a_burst_of_neighbours_handled_at_once_is_dispatched_once() -> None:
+    """Twelve neighbours tap at the same moment; their calls are handled concurrently (different
+    partitions) on a store that appends one message at a time, as JetStream does. Eleven race
+    to join the first: none may give up, or the watchdog dispatches it on its own."""
+    system = FakeSystem(store=FaultyStore())  # writers interleave between two messages
+    call_ids = [await system.raise_call("b14", settle=False) for _ in range(12)]
+    raised = [item async for item in system.store.read_all(1)]
+    system.bus.delivered = raised[-1].seq
+    for item in raised:  # the consumer's in-order hook, then the handlers side by side
+        system.dispatcher.in_stream_order(item.event, item.seq)
+    outcomes = await asyncio.gather(
+        *(system.dispatcher.handle(item.event, item.seq) for item in raised), return_exceptions=True
+    )
+    failed = [item for item, outcome in zip(raised, outcomes, strict=True) if outcome is not None]
+    await system.dispatcher.reconcile()  # the watchdog comes round before any redelivery
+    for item in failed:  # then the failed deliveries come again
+        await system.dispatcher.handle(item.event, item.seq)
+    await system.settle()
+    dispatched = [cid for cid in call_ids if await system.pages(cid)]
+    assert dispatched == [call_ids[0]], f"{len(dispatched)} calls of one building were dispatched"
+    for cid in call_ids[1:]:
+        assert (await system.calls.load(cid))[0].merged_into == call_ids[0]
