@@ -13,6 +13,7 @@ from services.bench.deadlines import deadlines
 from services.bench.flood import flood_bench
 from services.bench.intake import IntakeBench
 from services.bench.replay import replay_bench
+from services.bench.restart import restart_bench
 from services.bench.system import bench_system
 
 
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "deadlines": deadlines,
     "replay": replay_bench,
     "flood": flood_bench,
+    "restart": restart_bench,
 }
 
 
