@@ -28,6 +28,7 @@ import yaml
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from services.cli.supervisor import ProcessGroup, declare_streams
 
 from events import codec, subjects
 from events.models import (
@@ -42,7 +43,6 @@ from events.models import (
     StageTimes,
 )
 from services.bench.system import bench_roster
-from services.cli.supervisor import ProcessGroup, declare_streams
 from services.common.embedded_nats import EmbeddedNats
 from services.common.jetstream_store import stream_seq
 
@@ -113,17 +113,12 @@ async def fill(url: str, events: int) -> float:
     nc = await nats.connect(url)
     js = nc.jetstream()
     pending: list[asyncio.Future[Any]] = []
-    calls = -(-events // len(template))
-    published = 0
-    for n in range(calls):
+    for n in range(-(-events // len(template))):  # whole calls: none is left open
         call_id = f"h{n:010d}"
         raw = call_id.encode()
         for event_type, body in template:
-            if published >= events:
-                break
             subject = f"calls.{call_id}.{event_type}"
             pending.append(await js.publish_async(subject, body.replace(TEMPLATE_ID.encode(), raw)))
-            published += 1
         if len(pending) >= FILL_BATCH:
             await asyncio.gather(*pending)
             pending.clear()
@@ -207,14 +202,14 @@ class Probe:
         await nc.subscribe(subjects.call_filter(self.call_id), cb=on_msg)
         await nc.flush()
 
-    async def raise_overdue(self, nc: Client) -> None:
+    async def raise_overdue(self, nc: Client, building_id: str) -> None:
         now = datetime.now(UTC)
         event = CallRaised(
             event_id=f"{self.call_id}-raised",
             call_id=self.call_id,
             at=now - timedelta(seconds=5),
             caller=Caller(name="probe", phone="1"),
-            building_id="b0-0",
+            building_id=building_id,
             district_id="d0",
             due=StageTimes(
                 contact=now - timedelta(seconds=1),
@@ -238,7 +233,7 @@ def _services(env: dict[str, str]) -> Iterator[ProcessGroup]:
 
 
 async def _start_until_fired(
-    url: str, env: dict[str, str], call_id: str, raise_first: bool
+    url: str, env: dict[str, str], call_id: str, raise_first: bool, building_id: str
 ) -> dict[str, float]:
     """Raise the probe (before the start when ``raise_first``), start the services, and time
     its deadline firing and its first page from the start."""
@@ -246,12 +241,12 @@ async def _start_until_fired(
     probe = Probe.new(call_id)
     await probe.watch(nc)
     if raise_first:
-        await probe.raise_overdue(nc)
+        await probe.raise_overdue(nc, building_id)
     started = time.perf_counter()
     figures: dict[str, float] = {}
     with _services(env):
         if not raise_first:
-            await probe.raise_overdue(nc)
+            await probe.raise_overdue(nc, building_id)
 
         async def timed(name: str, event: asyncio.Event) -> None:
             await event.wait()
@@ -278,18 +273,19 @@ def one_size(events: int) -> dict[str, Any]:
                 "DISPATCH1310_ROSTER": str(roster_path),
                 "DISPATCH1310_DATA": str(root / "data"),
                 "DISPATCH1310_ACK_TIMEOUT": "600",
+                "DISPATCH1310_MERGE_WINDOW": "0.001",  # the two probes are separate calls
                 "DISPATCH1310_LOG_LEVEL": "WARNING",
             }
             asyncio.run(declare_streams(server.url))
             fill_s = asyncio.run(fill(server.url, events)) if events else 0.0
             raw_s = asyncio.run(raw_read_s(server.url))
-            asyncio.run(position_durable(server.url))
-            first = asyncio.run(_start_until_fired(server.url, env, "probefirst", raise_first=False))
-            restart = asyncio.run(_start_until_fired(server.url, env, "proberestart", raise_first=True))
+            last = asyncio.run(position_durable(server.url))
+            first = asyncio.run(_start_until_fired(server.url, env, "probefirst", False, "b1-1"))
+            restart = asyncio.run(_start_until_fired(server.url, env, "proberestart", True, "b2-2"))
         finally:
             server.stop()
     return {
-        "events": events,
+        "events": last,
         "fill_s": round(fill_s, 1),
         "raw_read_once_s": round(raw_s, 3),
         "first_start": first,
