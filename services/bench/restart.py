@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +31,6 @@ import yaml
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from services.cli.supervisor import ProcessGroup, declare_streams
 
 from events import codec, subjects
 from events.models import (
@@ -43,10 +45,11 @@ from events.models import (
     StageTimes,
 )
 from services.bench.system import bench_roster
-from services.common.embedded_nats import EmbeddedNats
+from services.common.embedded_nats import EmbeddedNats, free_port, nats_server_binary, server_config
 from services.common.jetstream_store import stream_seq
+from services.common.processes import ProcessGroup, declare_streams
 
-SIZES = {True: (0, 2_000, 20_000), False: (0, 100_000, 1_000_000)}
+SIZES = {True: (0, 12_000), False: (0, 100_000, 1_000_000)}
 SERVICES = ("deadlines", "dispatcher")
 DURABLE = "dispatcher"
 TEMPLATE_ID = "tmpl0000000"  # replaced by each call's id (same length) in the encoded events
@@ -125,6 +128,44 @@ async def fill(url: str, events: int) -> float:
     await asyncio.gather(*pending)
     await nc.close()
     return time.perf_counter() - started
+
+
+@contextmanager
+def unsynced_server(data_dir: Path) -> Iterator[str]:
+    """The embedded server's configuration on ``data_dir`` but without ``sync_interval: always``:
+    filling history is set-up, and an fsync per message made a million take half an hour. The
+    measured runs use the real configuration on the same data."""
+    port = free_port()
+    store = (data_dir / "jetstream").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "fill.conf"
+    config.write_text(server_config(port, store).replace("  sync_interval: always\n", ""))
+    process = subprocess.Popen(
+        [nats_server_binary(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"nats://127.0.0.1:{port}"
+        asyncio.run(_wait_accepting(url))
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+async def _wait_accepting(url: str, timeout: float = 15.0) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    nc = await nats.connect(url)
+    await nc.jetstream().account_info()  # JetStream ready too
+    await nc.close()
 
 
 async def raw_read_s(url: str) -> float:
@@ -263,6 +304,11 @@ async def _start_until_fired(
 def one_size(events: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dispatch1310-restart-") as tmp:
         root = Path(tmp)
+        fill_s = 0.0
+        if events:
+            with unsynced_server(root / "nats") as fill_url:
+                asyncio.run(declare_streams(fill_url))
+                fill_s = asyncio.run(fill(fill_url, events))
         server = EmbeddedNats(root / "nats").start()
         try:
             roster_path = root / "roster.yaml"
@@ -277,7 +323,6 @@ def one_size(events: int) -> dict[str, Any]:
                 "DISPATCH1310_LOG_LEVEL": "WARNING",
             }
             asyncio.run(declare_streams(server.url))
-            fill_s = asyncio.run(fill(server.url, events)) if events else 0.0
             raw_s = asyncio.run(raw_read_s(server.url))
             last = asyncio.run(position_durable(server.url))
             first = asyncio.run(_start_until_fired(server.url, env, "probefirst", False, "b1-1"))
