@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -301,6 +302,14 @@ async def _start_until_fired(
     return figures
 
 
+def python_and_imports_s(env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import services.deadlines.app, services.dispatcher.app"], env=env, check=True
+    )
+    return time.perf_counter() - started
+
+
 def one_size(events: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dispatch1310-restart-") as tmp:
         root = Path(tmp)
@@ -326,6 +335,7 @@ def one_size(events: int) -> dict[str, Any]:
             raw_s = asyncio.run(raw_read_s(server.url))
             last = asyncio.run(position_durable(server.url))
             first = asyncio.run(_start_until_fired(server.url, env, "probefirst", False, "b1-1"))
+            imports_s = python_and_imports_s(env)
             restart = asyncio.run(_start_until_fired(server.url, env, "proberestart", True, "b2-2"))
         finally:
             server.stop()
@@ -333,6 +343,8 @@ def one_size(events: int) -> dict[str, Any]:
         "events": last,
         "fill_s": round(fill_s, 1),
         "raw_read_once_s": round(raw_s, 3),
+        # The floor under any start: a Python process importing both services, nothing else.
+        "python_and_imports_s": round(imports_s, 3),
         "first_start": first,
         "restart": restart,
     }
