@@ -19,7 +19,7 @@ def test_bench_restart_prints_the_restart_time_per_history_size_beside_the_raw_r
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout)["restart"]
     runs = figures["runs"]
-    assert [run["events"] for run in runs][0] == 0 and runs[-1]["events"] >= 10_000
+    assert next(run["events"] for run in runs) == 0 and runs[-1]["events"] >= 10_000
     for run in runs:
         assert run["restart"]["deadline_fired_s"] > 0, run  # the overdue call fired after the restart
         assert run["restart"]["paged_s"] > 0, run  # and the dispatcher paged it
