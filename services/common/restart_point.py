@@ -34,6 +34,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from events import subjects
 from events.models import CallEvent, CallRaised, Fact
+from services.common import metrics
 from services.common.open_calls import OpenCallStates
 
 FORMAT = 1  # bump when the meaning of a point changes: older points then mean a full fold
@@ -169,6 +170,8 @@ class PointKeeper:
                 start_seq=point.start_seq,
                 covered=point.covered_seq,
             )
+        if point is not None:  # written, or still where the follower is: /metrics shows its age
+            metrics.checkpoint_saved(self.name)
         return point
 
     def start(self) -> None:
