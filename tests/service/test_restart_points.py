@@ -20,7 +20,7 @@ from services.deadlines.app import DeadlinesService
 from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
 from tests.factories import raised
-from tests.support import EventLog, make_settings, running
+from tests.support import EventLog, make_settings, running, serving_intake
 
 
 @pytest.fixture
@@ -88,3 +88,31 @@ async def test_restarts_fold_from_the_oldest_open_call_and_overdue_deadlines_sti
         await log.wait_type("late2", "DeadlineMissed")
     point = await restart_point.load(nc, "deadlines")
     assert point is not None and point.start_seq == 11  # saved afresh
+
+
+async def test_the_board_resumes_past_old_closed_calls_and_keeps_the_days_history(
+    settings: Settings, nc: Client, js_store: JetStreamEventStore
+) -> None:
+    supervisor = {"Authorization": "Bearer demo-supervisor"}
+    await closed_calls(js_store, 3)  # seqs 1..6, closed today: the desk's history
+    async with serving_intake(settings) as http:
+        raised_now = await http.post(
+            "/api/calls", json={"caller": {"name": "王", "phone": "13800000000"}, "building_id": "b12"}
+        )
+        call_id = raised_now.json()["call_id"]
+    point = await restart_point.load(nc, "board")
+    assert point is not None and point.start_seq == 1  # the closed calls are within the day
+
+    async with serving_intake(settings) as http:
+        board = (await http.get("/api/board", headers=supervisor)).json()
+        closed = (await http.get("/api/calls", params={"status": "closed"}, headers=supervisor)).json()
+    assert call_id in str(board)
+    assert {row["call_id"] for row in closed["calls"]} == {"old0", "old1", "old2"}
+
+    kv = await nc.jetstream().key_value(subjects.RESTART_BUCKET)
+    await kv.put("board", restart_point.encode(restart_point.RestartPoint(7, 7, point.stream_created)))
+    async with serving_intake(settings) as http:  # a point past the day's closed calls
+        board = (await http.get("/api/board", headers=supervisor)).json()
+        closed = (await http.get("/api/calls", params={"status": "closed"}, headers=supervisor)).json()
+    assert call_id in str(board)  # raised at seq 7: still there
+    assert closed["calls"] == []  # the old calls were not taken as calls raised after the point
