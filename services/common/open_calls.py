@@ -63,6 +63,12 @@ class OpenCallStates(Mapping[str, CallState]):
     def is_closed(self, call_id: str) -> bool:
         return call_id in self._closed
 
+    def first_seq(self, call_id: str) -> int | None:
+        """The sequence of the first event folded for an open call (its ``CallRaised`` once that
+        is in): where a restart must fold from to rebuild it (services/common/restart_point.py)."""
+        items = self._events.get(call_id)
+        return items[0][0] if items else None
+
     def __getitem__(self, call_id: str) -> CallState:
         return self._states[call_id]
 

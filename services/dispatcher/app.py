@@ -20,6 +20,7 @@ from services.common.roster import EscalationPolicy, Roster
 from services.common.roster_store import RosterHolder
 from services.common.service import BrokerService, Service, run_service, service_broker
 from services.common.settings import Settings
+from services.dispatcher import resume
 from services.dispatcher.building_calls import EVENT_TYPES as BUILDING_EVENTS
 from services.dispatcher.handlers import Dispatcher
 
@@ -73,12 +74,7 @@ async def compose(
     dispatcher = Dispatcher(calls, BoundRosters(rosters, nc), settings)
     # Rebuild the memory of open calls (duplicates, who is busy) from what the durable
     # consumer has already handled; everything after its ack floor it will see again.
-    handled_up_to = await acked_floor(nc, DURABLE)
-    async for item in store.read_all(1):
-        if item.seq > handled_up_to:
-            break
-        dispatcher.open_calls.apply(item.event, item.seq)
-        dispatcher.buildings.observe(item.event)
+    points = await resume.rebuild(nc, store, dispatcher, lambda: acked_floor(nc, DURABLE))
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     dispatcher.live = True  # from here on, availability changes are acted on
@@ -95,7 +91,7 @@ async def compose(
     broker.include_router(router)
     assert partitions is not None
     consumer = BrokerService(
-        DURABLE, broker, [partitions.close, dispatcher.close, rosters.close, desk.stop, nc.close]
+        DURABLE, broker, [partitions.close, dispatcher.close, rosters.close, desk.stop, nc.close, points.stop]
     )
     return DispatcherService(consumer, dispatcher, WATCHDOG_S)
 
