@@ -124,6 +124,12 @@ class Dispatcher:
         if primary is not None and not self.buildings.is_open(primary):
             primary = None  # closed since (resolved a moment after this call came in)
         if primary is not None:
+            own, _ = await self.calls.load(event.call_id)
+            if not own.is_open and own.merged_into != primary:
+                return  # closed before it was looked at (cancelled at once, or seen late): joins nothing
+            if own.assignments:
+                primary = None  # dispatched on its own already (a redelivery): stays so
+        if primary is not None:
             join = c.Join(call_id=primary, joined_call_id=event.call_id, kind=event.kind, caller=event.caller)
             try:
                 await self._join(join)
@@ -134,7 +140,10 @@ class Dispatcher:
             await self.page(event.call_id)
             return
         log.info("call_merged", into=primary)
-        await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))
+        try:
+            await self.calls.execute(c.Merge(call_id=event.call_id, into_call_id=primary))
+        except DomainError as exc:  # closed between the join and the merge: nothing to merge
+            log.info("merge_refused", into=primary, reason=str(exc))
         await self.page(event.call_id)  # dispatched on its own if the merge was refused
         await self.settle(primary)  # the call joined may have closed since the join
 
