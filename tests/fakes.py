@@ -17,23 +17,23 @@ from typing import Any
 
 from events import commands as c
 from events.models import AvailabilityChanged, CallEvent
+from services.adapters.answer_links import AnswerLinks
+from services.adapters.roster_store import RosterHolder
 from services.audit.projections import AuditState
 from services.audit.projections import apply as audit_apply
-from services.common.answer_links import AnswerLinks
-from services.common.calls import Calls
-from services.common.clock import Clock, ManualClock
-from services.common.event_store import InMemoryEventStore
-from services.common.ids import SequentialIds
-from services.common.roster import EscalationPolicy, Roster, load_roster_file
-from services.common.roster_store import RosterHolder
-from services.common.settings import Settings, Targets
 from services.deadlines.keeper import DeadlineKeeper
 from services.dispatcher.building_calls import EVENT_TYPES as IN_ORDER_TYPES
 from services.dispatcher.handlers import Dispatcher
+from services.domain.calls import Calls
+from services.domain.clock import Clock, ManualClock
+from services.domain.event_store import InMemoryEventStore
+from services.domain.ids import SequentialIds
+from services.domain.roster import EscalationPolicy, Roster, load_roster_file
 from services.notifier.channels import Message
 from services.notifier.content import PageContent
 from services.notifier.handlers import Channels, Notifier
 from services.notifier.rate_limit import PerPersonLimit
+from services.runtime.settings import Settings, Targets
 from tests.factories import T0
 
 LINK_KEY = bytes(range(32))

@@ -28,7 +28,7 @@ from events.models import (
     ResponderAssigned,
     Stage,
 )
-from services.common.duty import DutyBook
+from services.domain.duty import DutyBook
 
 # The stage each milestone event meets (the promise's own table, read the other way).
 MILESTONE: dict[type[CallEvent], Stage] = {event: stage for stage, event in STAGE_MET_BY.items()}

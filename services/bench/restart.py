@@ -45,10 +45,10 @@ from events.models import (
     ResponderAssigned,
     StageTimes,
 )
+from services.adapters.embedded_nats import EmbeddedNats, free_port, nats_server_binary, server_config
+from services.adapters.jetstream_store import stream_seq
 from services.bench.system import bench_roster
-from services.common.embedded_nats import EmbeddedNats, free_port, nats_server_binary, server_config
-from services.common.jetstream_store import stream_seq
-from services.common.processes import ProcessGroup, declare_streams
+from services.runtime.processes import ProcessGroup, declare_streams
 
 SIZES = {True: (0, 12_000), False: (0, 100_000, 1_000_000)}
 SERVICES = ("deadlines", "dispatcher")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import structlog
 from nats.aio.client import Client
 
-from services.common.bootstrap import bootstrap
-from services.common.calls import Calls
-from services.common.clock import Clock
-from services.common.ids import IdFactory
-from services.common.resuming_follower import ResumingFollower
-from services.common.service import Service, run_service
-from services.common.settings import Settings
+from services.adapters.resuming_follower import ResumingFollower
 from services.deadlines.keeper import DeadlineKeeper
+from services.domain.calls import Calls
+from services.domain.clock import Clock
+from services.domain.ids import IdFactory
+from services.runtime.bootstrap import bootstrap
+from services.runtime.service import Service, run_service
+from services.runtime.settings import Settings
 
 log = structlog.get_logger("deadlines")
 

@@ -9,8 +9,8 @@ import itertools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from services.common.clock import Clock
 from services.deadlines.domain import Timer
+from services.domain.clock import Clock
 
 Key = tuple[str, str, str]
 

@@ -9,20 +9,20 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from events import subjects
-from services.common.bootstrap import bootstrap, nats_url
-from services.common.calls import Calls
-from services.common.clock import Clock
-from services.common.consumer import subscribe_events
-from services.common.follow import StreamFollower
-from services.common.ids import IdFactory
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster import EscalationPolicy, Roster
-from services.common.roster_store import RosterHolder
-from services.common.service import BrokerService, Service, run_service, service_broker
-from services.common.settings import Settings
+from services.adapters.consumer import subscribe_events
+from services.adapters.follow import StreamFollower
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.roster_store import RosterHolder
 from services.dispatcher import resume
 from services.dispatcher.building_calls import EVENT_TYPES as BUILDING_EVENTS
 from services.dispatcher.handlers import Dispatcher
+from services.domain.calls import Calls
+from services.domain.clock import Clock
+from services.domain.ids import IdFactory
+from services.domain.roster import EscalationPolicy, Roster
+from services.runtime.bootstrap import bootstrap, nats_url
+from services.runtime.service import BrokerService, Service, run_service, service_broker
+from services.runtime.settings import Settings
 
 DURABLE = "dispatcher"
 PARTITIONS = 16  # calls handled concurrently; events of one call stay in order

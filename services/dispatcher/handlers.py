@@ -32,15 +32,15 @@ from events.models import (
     EscalationRaised,
     Fact,
 )
-from services.common.aggregate import ENGAGED, DomainError
-from services.common.calls import Calls
-from services.common.duty import DutyBook, on_duty
-from services.common.event_store import ConcurrencyConflict
-from services.common.roster import EscalationPolicy, Roster
-from services.common.settings import Settings
 from services.dispatcher.building_calls import CLOSING, BuildingCalls
 from services.dispatcher.domain import Availability, could_page, dispatch_id, plan, settle_joined
 from services.dispatcher.open_calls import OpenCalls
+from services.domain.aggregate import ENGAGED, DomainError
+from services.domain.calls import Calls
+from services.domain.duty import DutyBook, on_duty
+from services.domain.event_store import ConcurrencyConflict
+from services.domain.roster import EscalationPolicy, Roster
+from services.runtime.settings import Settings
 
 log = structlog.get_logger("dispatcher")
 MAX_PLANS = 8

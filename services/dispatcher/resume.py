@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from nats.aio.client import Client
 
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.restart_point import PointKeeper, RestartPoint, first_open_seq, folds, load_start
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.restart_point import PointKeeper, RestartPoint, first_open_seq, folds, load_start
 from services.dispatcher.handlers import Dispatcher
 
 NAME = "dispatcher"

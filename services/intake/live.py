@@ -20,11 +20,11 @@ from nats.aio.client import Client
 
 from events import subjects
 from events.models import CallEvent, Fact
-from services.common.aggregate import CallState
-from services.common.clock import Clock, SystemClock
-from services.common.event_store import StoredEvent
-from services.common.open_calls import OpenCallStates
-from services.common.resuming_follower import ResumingFollower
+from services.adapters.resuming_follower import ResumingFollower
+from services.domain.aggregate import CallState
+from services.domain.clock import Clock, SystemClock
+from services.domain.event_store import StoredEvent
+from services.domain.open_calls import OpenCallStates
 
 Listener = Callable[[StoredEvent, CallState], None]
 # Closed calls the desk's history can list (newest kept); older ones are in the audit's reports.

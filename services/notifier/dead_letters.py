@@ -12,8 +12,8 @@ from nats.aio.client import Client
 
 from events import subjects
 from events.models import ResponderAssigned
-from services.common import metrics
 from services.notifier.content import PageContent
+from services.runtime import metrics
 
 log = structlog.get_logger("notifier")
 

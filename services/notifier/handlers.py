@@ -28,15 +28,14 @@ from nats.aio.client import Client
 
 from events.commands import RecordNotification
 from events.models import Fact, ResponderAssigned
-from services.common import metrics
-from services.common.aggregate import CallState, fold
-from services.common.answer_links import AnswerLinks
-from services.common.calls import Calls
-from services.common.clock import Clock, SystemClock
-from services.common.event_store import ConcurrencyConflict, EventStore, StoredEvent
-from services.common.ids import derive
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster_store import RosterHolder
+from services.adapters.answer_links import AnswerLinks
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.roster_store import RosterHolder
+from services.domain.aggregate import CallState, fold
+from services.domain.calls import Calls
+from services.domain.clock import Clock, SystemClock
+from services.domain.event_store import ConcurrencyConflict, EventStore, StoredEvent
+from services.domain.ids import derive
 from services.notifier.channels import Channel, DeliveryFailed, Message, NotSetUp, Unreachable
 from services.notifier.content import PageContent, page_content
 from services.notifier.dead_letters import DeadLetters, JetStreamDeadLetters
@@ -44,6 +43,7 @@ from services.notifier.pacing import Batch, Pacer, Page
 from services.notifier.rate_limit import PerPersonLimit
 from services.notifier.rules import Step, plan, recorded_methods, should_send
 from services.notifier.texts import markdown_text, sms_text, voice_text
+from services.runtime import metrics
 
 log = structlog.get_logger("notifier")
 LATEST_KEPT = 2000  # calls whose last seen state is kept, to record outcomes without a reload

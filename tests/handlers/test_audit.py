@@ -12,7 +12,7 @@ from services.audit.projections import AuditState, apply
 from services.audit.queries import answer
 from services.audit.replay import compare, rebuild
 from services.audit.summaries import digest
-from services.common.settings import Targets
+from services.runtime.settings import Targets
 from tests.fakes import FakeSystem
 
 TARGETS = Targets(60, 180, 600)

@@ -10,14 +10,14 @@ from datetime import timedelta
 import pytest
 
 from events import commands as c
-from services.common.calls import Calls
-from services.common.clock import ManualClock
-from services.common.event_store import InMemoryEventStore
-from services.common.settings import Targets
 from services.deadlines import keeper as keeper_module
 from services.deadlines.domain import Timer, timers_for
 from services.deadlines.keeper import DeadlineKeeper
 from services.deadlines.timer_wheel import TimerWheel
+from services.domain.calls import Calls
+from services.domain.clock import ManualClock
+from services.domain.event_store import InMemoryEventStore
+from services.runtime.settings import Targets
 from tests.factories import T0, raised
 from tests.fakes import FakeSystem
 

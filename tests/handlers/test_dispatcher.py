@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from events import commands as c
 from events.models import AvailabilityChanged
-from services.common.settings import Targets
+from services.runtime.settings import Targets
 from tests.fakes import FakeSystem, ids
 from tests.inprocess import FaultyStore
 

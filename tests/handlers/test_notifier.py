@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from events import commands as c
 from events.models import ResponderAssigned
-from services.common.answer_links import AnswerLinks
-from services.common.roster import NotifyStep
+from services.adapters.answer_links import AnswerLinks
+from services.domain.roster import NotifyStep
 from services.notifier.channels import Message
 from services.notifier.rate_limit import PerPersonLimit
 from tests.fakes import LINK_KEY, PUBLIC_URL, Capturing, Failing, FakeSystem, demo_roster

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded_nats import EmbeddedCluster
-from services.common.invariants import Limits
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.streams import connect, ensure_streams
-from services.common.verify import verify_stream
+from services.adapters.embedded_nats import EmbeddedCluster
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.streams import connect, ensure_streams
+from services.adapters.verify import verify_stream
 from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
+from services.domain.invariants import Limits
 from tests.support import EventLog, expected_misses, make_settings, running, serving_intake, wait_for
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded_nats import EmbeddedNats
+from services.adapters.embedded_nats import EmbeddedNats
 from services.deadlines.app import DeadlinesService
 from services.deadlines.app import build as build_deadlines
 from tests.service.conftest import System

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from services.common.embedded_nats import free_port
+from services.adapters.embedded_nats import free_port
 from services.intake.device_auth import sign
 from tests.service.conftest import System
 from tests.support import serving_intake

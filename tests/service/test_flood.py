@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.common.invariants import Limits
-from services.common.verify import verify_stream
+from services.adapters.verify import verify_stream
+from services.domain.invariants import Limits
 from tests.service.conftest import System
 from tests.support import bearer, make_settings
 
@@ -25,7 +25,7 @@ DESK = bearer("demo-supervisor")
 
 @pytest.fixture
 def system_settings(nats_server, tmp_path):  # type: ignore[no-untyped-def]
-    from services.common.settings import Targets
+    from services.runtime.settings import Targets
 
     # Deadlines far away: nothing falls due during the test (no deadline service runs).
     return make_settings(

@@ -176,8 +176,8 @@ async def test_caller_cancels_with_the_call_secret_only(system: System) -> None:
 
 
 async def test_a_roster_reload_does_not_change_an_open_calls_policy(system: System) -> None:
-    from services.common.roster import load_roster_file
-    from services.common.roster_store import RosterHolder, publish_roster
+    from services.adapters.roster_store import RosterHolder, publish_roster
+    from services.domain.roster import load_roster_file
 
     first = load_roster_file(None)  # published by the intake at start, policy "default-1"
     changed = first.model_copy(

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.common.invariants import Limits
-from services.common.settings import Targets
-from services.common.verify import verify_stream
+from services.adapters.verify import verify_stream
 from services.deadlines.app import build as build_deadlines
+from services.domain.invariants import Limits
+from services.runtime.settings import Targets
 from tests.service.conftest import System
 from tests.support import running
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from nats.js.api import ConsumerConfig
 
+from services.adapters import restart_point
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.adapters.restart_point import RestartPoint
+from services.adapters.streams import connect, ensure_streams
 from services.audit.app import AuditService
 from services.audit.app import build as build_audit
-from services.common import restart_point
-from services.common.embedded_nats import EmbeddedNats
-from services.common.event_store import StoreUnavailable
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-from services.common.restart_point import RestartPoint
-from services.common.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
+from services.domain.event_store import StoreUnavailable
 from tests.factories import raised
 from tests.support import EventLog, make_settings, running, serving_intake, wait_for
 

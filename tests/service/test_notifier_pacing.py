@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.common.embedded_nats import EmbeddedNats
+from services.adapters.embedded_nats import EmbeddedNats
 from services.notifier.channels import Message
 from tests.support import make_settings, running
 
@@ -21,9 +21,9 @@ class CapturingSms:
 
 async def test_the_notifier_user_may_record_what_it_sent(tmp_path: Path) -> None:
     """With least-privilege NATS users (as ``up`` runs), the notifier's records are stored."""
-    from services.common.jetstream_store import JetStreamEventStore
-    from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-    from services.common.streams import connect, ensure_streams
+    from services.adapters.jetstream_store import JetStreamEventStore
+    from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+    from services.adapters.streams import connect, ensure_streams
     from services.dispatcher.app import build as build_dispatcher
     from services.notifier.app import build
     from tests.support import EventLog, serving_intake

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded_nats import EmbeddedNats
-from services.common.roster import DEMO_ROSTER
-from services.common.settings import Settings
+from services.adapters.embedded_nats import EmbeddedNats
+from services.domain.roster import DEMO_ROSTER
 from services.notifier.channels import Message
+from services.runtime.settings import Settings
 from tests.conftest import System
 from tests.support import bearer, make_settings
 
@@ -63,7 +63,7 @@ async def test_a_voice_step_survives_a_notifier_restart(system: System) -> None:
 async def test_an_existing_consumer_takes_the_new_ack_wait(system: System) -> None:
     from nats.js.api import ConsumerConfig
 
-    from services.common.consumer import keep_ack_wait
+    from services.adapters.consumer import keep_ack_wait
 
     js = system.nc.jetstream()
     await js.add_consumer("CALLS", ConsumerConfig(durable_name="old-notifier", ack_wait=60.0))

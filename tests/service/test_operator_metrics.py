@@ -3,10 +3,10 @@ ship against it: every metric they name is exported by a running system."""
 
 from __future__ import annotations
 
+from services.adapters.streams import connect
 from services.audit.app import AuditService
-from services.common.clock import SystemClock
-from services.common.streams import connect
 from services.deadlines.app import build as build_deadlines
+from services.domain.clock import SystemClock
 from services.notifier.app import build as build_notifier
 from services.notifier.channels import LoggingSms
 from tests.operator_metrics import alert_rules, dashboard_exprs, metric_names, samples, value

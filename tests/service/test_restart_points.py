@@ -12,13 +12,13 @@ from nats.aio.client import Client
 
 from events import subjects
 from events.models import CallRaised, CallResolved, StageTimes
-from services.common import restart_point
-from services.common.embedded_nats import EmbeddedNats
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.settings import Settings
+from services.adapters import restart_point
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
 from services.deadlines.app import DeadlinesService
 from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
+from services.runtime.settings import Settings
 from tests.factories import raised
 from tests.support import EventLog, make_settings, running, serving_intake
 

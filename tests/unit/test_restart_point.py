@@ -28,10 +28,7 @@ from events.models import (
     NotificationSent,
     ResponderAssigned,
 )
-from services.common.clock import ManualClock
-from services.common.event_store import StoredEvent
-from services.common.open_calls import OpenCallStates
-from services.common.restart_point import (
+from services.adapters.restart_point import (
     RestartPoint,
     decode,
     encode,
@@ -42,6 +39,9 @@ from services.common.restart_point import (
 from services.deadlines.domain import timers_for
 from services.dispatcher.building_calls import BuildingCalls
 from services.dispatcher.open_calls import OpenCalls
+from services.domain.clock import ManualClock
+from services.domain.event_store import StoredEvent
+from services.domain.open_calls import OpenCallStates
 from services.intake.live import HISTORY_S, LiveCalls
 from tests.factories import T0, raised
 

@@ -34,8 +34,8 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from events import subjects
 from events.models import CallEvent, CallRaised, Fact
-from services.common import metrics
-from services.common.open_calls import OpenCallStates
+from services.domain.open_calls import OpenCallStates
+from services.runtime import metrics
 
 FORMAT = 1  # bump when the meaning of a point changes: older points then mean a full fold
 SAVE_EVERY_S = 30.0

@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from events.subjects import AUDIT_QUERY_SUBJECTS, PUSH_SUBSCRIPTIONS_BUCKET, RESTART_BUCKET, SECRETS_BUCKET
-from services.common.private_files import private_dir, write_private
-from services.common.settings import Settings
+from services.runtime.private_files import private_dir, write_private
+from services.runtime.settings import Settings
 
 ADMIN = "admin"
 

@@ -9,9 +9,8 @@ from nats.aio.client import Client
 
 from events import subjects
 from events.models import Fact
-from services.common.follow import StreamFollower
-from services.common.open_calls import OpenCallStates
-from services.common.restart_point import (
+from services.adapters.follow import StreamFollower
+from services.adapters.restart_point import (
     SAVE_EVERY_S,
     PointKeeper,
     RestartPoint,
@@ -19,6 +18,7 @@ from services.common.restart_point import (
     folds,
     load_start,
 )
+from services.domain.open_calls import OpenCallStates
 
 
 class ResumingFollower:
