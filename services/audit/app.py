@@ -60,6 +60,7 @@ class AuditService:
         await self.follower.start(self.nc, from_seq=self.state.last_seq + 1)
         await self.desk_follower.start(self.nc, from_seq=self.state.desk_seq + 1)
         self._sub = await self.nc.subscribe(f"{SUBJECT_PREFIX}*", queue="audit", cb=self.on_query)
+        await self.nc.flush()  # the server knows the subscription before we say we answer queries
         self._checkpointing = asyncio.create_task(self._checkpoint_regularly())
         log.info(
             "service_started",
