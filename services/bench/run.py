@@ -15,6 +15,7 @@ from services.bench.intake import IntakeBench
 from services.bench.replay import replay_bench
 from services.bench.restart import restart_bench
 from services.bench.system import bench_system
+from services.registry import SERVICES
 
 
 def machine() -> dict[str, Any]:
@@ -22,12 +23,14 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
     }
 
 
 def intake(quick: bool) -> dict[str, Any]:
-    # The notifier runs with its default dev adapters (they log): raise -> first sent is measured.
-    with bench_system(services=("intake", "dispatcher", "notifier")) as system:
+    # Every service runs (the notifier with its default dev adapters, which log): raise ->
+    # first sent is measured, and the CPU each process spends per call.
+    with bench_system(services=tuple(SERVICES)) as system:
         bench = IntakeBench(system)
         return asyncio.run(
             bench.run(
