@@ -38,8 +38,8 @@ def intake(quick: bool) -> dict[str, Any]:
             bench.run(
                 rate=200,
                 seconds=3 if quick else 10,
-                max_seconds=3 if quick else 8,
-                open_calls=500 if quick else 10_000,
+                max_seconds=2 if quick else 8,
+                open_calls=200 if quick else 10_000,
             )
         )
 

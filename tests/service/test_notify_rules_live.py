@@ -77,7 +77,7 @@ async def test_an_existing_notifier_consumer_is_narrowed_to_pages(system: System
     it is no longer handed every event of every call."""
     from nats.js.api import ConsumerConfig
 
-    from services.common.consumer import keep_ack_wait
+    from services.adapters.consumer import keep_ack_wait
     from services.notifier.app import PAGES
 
     js = system.nc.jetstream()
