@@ -12,12 +12,12 @@ import contextlib
 import json
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
+from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsRouter, PullSub
-from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -54,6 +54,11 @@ async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
     log.warning("dead_lettered", consumer=consumer, subject=msg.subject, reason=reason)
 
 
+async def raw_message(msg: StreamMessage[Msg]) -> Msg:
+    """FastStream decoder: the message as nats-py delivered it (each handler decodes)."""
+    return msg.raw_message
+
+
 def partition_of(key: str, count: int) -> int:
     """The partition (of ``count``) that handles ``key``: the same key, the same partition."""
     return zlib.crc32(key.encode()) % count
@@ -87,25 +92,42 @@ class Partitions:
         await asyncio.gather(*self.workers, return_exceptions=True)
 
 
-async def keep_ack_wait(nc: Client, stream: str, durable: str, ack_wait_s: float) -> None:
-    """Bring an existing durable consumer to ``ack_wait_s``: JetStream keeps a durable's
-    configuration from its creation, so a changed ack wait otherwise never applies to a data
-    dir that already holds the consumer (a first run creates it as configured)."""
+async def keep_ack_wait(
+    nc: Client, stream: str, durable: str, ack_wait_s: float, filter_subject: str | None = None
+) -> None:
+    """Bring an existing durable consumer to ``ack_wait_s`` (and to ``filter_subject`` if
+    given): JetStream keeps a durable's configuration from its creation, so a changed ack
+    wait or filter otherwise never applies to a data dir that already holds the consumer (a
+    first run creates it as configured)."""
     try:
         info = await nc.jetstream().consumer_info(stream, durable)
     except NotFoundError:
         return
-    if info.config.ack_wait is not None and abs(info.config.ack_wait - ack_wait_s) < 1e-3:
+    same_wait = info.config.ack_wait is not None and abs(info.config.ack_wait - ack_wait_s) < 1e-3
+    same_filter = filter_subject is None or (
+        info.config.filter_subject == filter_subject and not info.config.filter_subjects
+    )
+    if same_wait and same_filter:
         return
     config = info.config.as_dict()
     config["ack_wait"] = int(ack_wait_s * 1_000_000_000)
+    if filter_subject is not None:
+        config["filter_subject"] = filter_subject
+        config.pop("filter_subjects", None)
     body = json.dumps({"stream_name": stream, "config": config, "action": "update"}).encode()
     reply = json.loads(
         (await nc.request(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}", body, timeout=5)).data
     )
     if reply.get("error"):
         raise RuntimeError(f"cannot update consumer {durable}: {reply['error']}")
-    log.info("consumer_ack_wait_updated", durable=durable, was=info.config.ack_wait, now=ack_wait_s)
+    log.info(
+        "consumer_updated",
+        durable=durable,
+        ack_wait_was=info.config.ack_wait,
+        ack_wait=ack_wait_s,
+        filter_was=info.config.filter_subject,
+        filter=filter_subject,
+    )
 
 
 def subscribe_events(
@@ -215,6 +237,9 @@ def subscribe_events(
 
     partitioned = Partitions(partitions, process) if partitions > 1 else None
 
+    # The handler takes the raw nats-py message as its body (decoded by ``raw_message``):
+    # asking for it as a ``NatsMessage`` context field made FastStream's dependency solver
+    # run a task group and a worker thread for every message, a third of a consumer's CPU.
     @router.subscriber(
         subject,
         stream=JStream(stream, declare=False),
@@ -222,6 +247,7 @@ def subscribe_events(
         pull_sub=PullSub(batch_size=64, timeout=0.2),
         inbox_prefix=pull_inbox_prefix(nc),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_message,
         config=ConsumerConfig(
             max_deliver=max_deliver,
             ack_wait=ack_wait_s,
@@ -229,8 +255,7 @@ def subscribe_events(
             max_ack_pending=max(1000, 64 * partitions),
         ),
     )
-    async def consume(msg: NatsMessage) -> None:
-        raw: Msg = msg.raw_message
+    async def consume(raw: Any) -> None:
         sequence(raw)
         if partitioned is None:
             await process(raw)

@@ -8,6 +8,7 @@ Load: one batched Direct Get over the call's subjects (served from the subject i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 
@@ -33,6 +34,13 @@ class JetStreamEventStore:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=timeout)
         self.timeout = timeout
+        # Direct Get replies come to one wildcard inbox subscribed once, not to a subscription
+        # made and dropped per load: each SUB/UNSUB also costs the server (it invalidates its
+        # subject cache), and a call is loaded several times on its way.
+        self._replies: dict[str, asyncio.Queue[Msg]] = {}
+        self._inbox: str | None = None
+        self._inbox_lock = asyncio.Lock()
+        self._tokens = itertools.count()
 
     async def append(self, call_id: str, events: Sequence[CallEvent], expected_version: int) -> int:
         return await append_one_by_one(self._publish, self.load, call_id, events, expected_version)
@@ -71,8 +79,9 @@ class JetStreamEventStore:
 
     async def _direct_get_batch(self, subject: str, start: int) -> tuple[list[StoredEvent], int, int]:
         """Events from ``start``, how many remain, and the last sequence seen (0: none)."""
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
+        inbox = f"{await self._reply_prefix()}.{next(self._tokens)}"
+        replies: asyncio.Queue[Msg] = asyncio.Queue()
+        self._replies[inbox] = replies
         try:
             request = json.dumps({"seq": start, "next_by_subj": subject, "batch": BATCH}).encode()
             await self.nc.publish(f"$JS.API.DIRECT.GET.{subjects.CALLS_STREAM}", request, reply=inbox)
@@ -80,8 +89,8 @@ class JetStreamEventStore:
             last = 0
             while True:
                 try:
-                    msg = await sub.next_msg(timeout=self.timeout)
-                except NatsTimeout as exc:
+                    msg = await asyncio.wait_for(replies.get(), self.timeout)
+                except TimeoutError as exc:
                     raise StoreUnavailable(f"direct get of {subject} timed out") from exc
                 status = (msg.headers or {}).get("Status")
                 if status == "404":
@@ -95,7 +104,22 @@ class JetStreamEventStore:
                 if item is not None:
                     batch.append(item)
         finally:
-            await sub.unsubscribe()
+            del self._replies[inbox]
+
+    async def _reply_prefix(self) -> str:
+        """The store's reply inbox prefix, subscribed (``<prefix>.*``) on first use."""
+        if self._inbox is None:
+            async with self._inbox_lock:
+                if self._inbox is None:
+                    prefix = self.nc.new_inbox()
+                    await self.nc.subscribe(f"{prefix}.*", cb=self._on_reply)
+                    self._inbox = prefix
+        return self._inbox
+
+    async def _on_reply(self, msg: Msg) -> None:
+        replies = self._replies.get(msg.subject)
+        if replies is not None:  # else: a late reply to a load that gave up
+            replies.put_nowait(msg)
 
     async def last_seq(self) -> int:
         info = await self.js.stream_info(subjects.CALLS_STREAM)

@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 
 from events import subjects
+from services.bench.cpu import CpuMeter
 from services.bench.http_load import ConnectionPool
 from services.bench.system import BenchSystem, rss_mb
 
@@ -94,6 +95,17 @@ async def _settle(sent: dict[str, float], seen: dict[str, float], grace_s: float
             last, count = time.perf_counter(), len(seen)
 
 
+def _end_to_end_rate(sent: dict[str, float], paged: dict[str, float], started: float) -> float:
+    """Calls per second from the first raise until the last of them was paged
+    (``ResponderAssigned``) while every service runs: what the system sustains, not only the
+    intake's acks. (Not the first ``NotificationSent``: the notifier paces each person to 5
+    messages a minute by design, and a benchmark town pages its members more often.)"""
+    done = [paged[cid] for cid in sent if cid in paged]
+    if not done:
+        return 0.0
+    return round(len(done) / (max(done) - started), 1)
+
+
 class IntakeBench:
     def __init__(self, system: BenchSystem) -> None:
         self.system = system
@@ -126,10 +138,16 @@ class IntakeBench:
         http = await ConnectionPool(self.system.http_url, 128).open()
         try:
             await self._raise(http)  # warm up
+            meter = CpuMeter(self._pids()).start()
             acked, sent, errors = await self._offered(http, rate, seconds, contact_at)
             await _settle(sent, notified_at, NOTIFIED_GRACE_S)
+            cpu = meter.per_call(len(sent))
             raw = await self._raw_offered(js, rate, seconds)
-            sustained = await closed_loop(32, max_seconds, lambda _: self._raise(http))
+            sustained_sent: dict[str, float] = {}
+            started = time.perf_counter()
+            sustained = await closed_loop(32, max_seconds, lambda _: self._raise(http, sustained_sent))
+            await _settle(sustained_sent, assigned_at, NOTIFIED_GRACE_S)
+            end_to_end = _end_to_end_rate(sustained_sent, assigned_at, started)
             payload = b"x" * PAYLOAD_BYTES
             raw_sustained = await closed_loop(32, max_seconds, lambda i: self._raw_publish(js, payload, i))
             await self._fill(http, open_calls)
@@ -148,9 +166,13 @@ class IntakeBench:
             },
             "errors": errors,
             "baseline_raw_jetstream_publish": percentiles(raw),
+            "services": sorted(self.system.processes.children),
+            "cpu_ms_per_call": cpu,
             "max_sustained_calls_per_s": sustained,
+            "sustained_end_to_end_calls_per_s": end_to_end,
             "baseline_raw_publish_per_s": raw_sustained,
             "throughput_ratio_vs_raw": round(sustained / raw_sustained, 3) if raw_sustained else None,
+            "end_to_end_ratio_vs_raw": round(end_to_end / raw_sustained, 3) if raw_sustained else None,
             "rss_mb_at_open_calls": {
                 "open_calls": open_calls,
                 **{name: rss_mb(self.system.pid(name)) for name in self.system.processes.children},
@@ -195,9 +217,18 @@ class IntakeBench:
         await js.publish(f"bench.closed.{i}", payload, headers={"Nats-Msg-Id": f"c{i}"})
         return True
 
-    async def _raise(self, http: ConnectionPool) -> bool:
-        status, _ = await http.post_json("/api/calls", self.body())
+    async def _raise(self, http: ConnectionPool, sent: dict[str, float] | None = None) -> bool:
+        at = time.perf_counter()
+        status, data = await http.post_json("/api/calls", self.body())
+        if status == 201 and sent is not None:
+            sent[json.loads(data)["call_id"]] = at
         return status == 201
+
+    def _pids(self) -> dict[str, int]:
+        pids = {name: proc.pid for name, proc in self.system.processes.children.items()}
+        if self.system.nats.process is not None:
+            pids["nats_server"] = self.system.nats.process.pid
+        return pids
 
     async def _fill(self, http: ConnectionPool, open_calls: int) -> None:
         """Raise calls until ``open_calls`` are open (nobody answers within the bench)."""

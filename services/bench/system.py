@@ -117,7 +117,9 @@ def process_system(
             server.stop()
 
 
-def bench_system(services: tuple[str, ...] = ("intake", "dispatcher"), targets: str = "60,180,600") -> Any:
+def bench_system(
+    services: tuple[str, ...] = ("intake", "dispatcher"), targets: str = "60,180,600", buildings: int = 500
+) -> Any:
     """The benchmark's system: many buildings, nobody answers, no merging, quiet logs."""
     env = {
         "DISPATCH1310_TARGETS": targets,
@@ -127,7 +129,7 @@ def bench_system(services: tuple[str, ...] = ("intake", "dispatcher"), targets: 
         # The load generator is a whole town behind one address: no flood holding.
         "DISPATCH1310_NEW_PHONES_PER_ADDRESS": "1000000",
     }
-    return process_system(services, env, bench_roster())
+    return process_system(services, env, bench_roster(buildings))
 
 
 def rss_mb(pid: int) -> float:

@@ -8,7 +8,8 @@ limit is consulted), or of one not stored yet (the store was away when it was fi
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import bisect
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -127,7 +128,8 @@ class CallRateLimiter:
         self._unstored_keys: OrderedDict[str, None] = OrderedDict()
         self.new_phones_per_address = new_phones_per_address
         self.new_phones_window_s = new_phones_window_s
-        self._new_phones: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()  # address -> (at, phone)
+        # address -> (at, phone), oldest first: the expired are pruned from the left
+        self._new_phones: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
         self._floods: dict[str, tuple[str, float]] = {}  # address -> (flood id, last held at)
 
     def admit(self, client: str, phone: str, now: float, key: str | None = None) -> Admission:
@@ -161,10 +163,15 @@ class CallRateLimiter:
         """A new phone from ``client``: beyond the address's budget in the window, it is held.
         Consecutive held calls from one address (each within a window of the last) are one
         flood; the duty officer is told on its first."""
-        recent = [
-            (at, p) for at, p in self._new_phones.get(client, []) if now - at < self.new_phones_window_s
-        ]
-        recent.append((now, phone))
+        recent = self._new_phones.get(client)
+        if recent is None:
+            recent = deque()
+        while recent and now - recent[0][0] >= self.new_phones_window_s:
+            recent.popleft()  # kept in time order, so the expired are a prefix: no scan per raise
+        if recent and now < recent[-1][0]:
+            bisect.insort(recent, (now, phone), key=lambda item: item[0])  # the clock went back
+        else:
+            recent.append((now, phone))
         self._remember(self._new_phones, client, recent)
         if len(recent) <= self.new_phones_per_address:
             return False, "", False
@@ -191,7 +198,7 @@ class CallRateLimiter:
         else:
             self._give_back(admission.taken)
             if admission.first:  # not stored: that phone is not new here yet
-                recent = self._new_phones.get(admission.client, [])
+                recent = self._new_phones.get(admission.client, deque())
                 for index in range(len(recent) - 1, -1, -1):
                     if recent[index][1] == admission.phone:
                         del recent[index]

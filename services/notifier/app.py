@@ -34,6 +34,7 @@ from services.runtime.service import BrokerService, Service, run_service, servic
 from services.runtime.settings import Settings
 
 DURABLE = "notifier"
+PAGES = subjects.call_type_filter("ResponderAssigned")  # what ``Notifier.handle`` acts on
 PARTITIONS = 8
 # How long a message may go unacked before JetStream redelivers it. The consumer tells
 # JetStream "in progress" while a page is being sent (a webhook retried), while its later steps
@@ -84,17 +85,19 @@ async def compose(
     # Calls are delivered concurrently (in order within a call), so a webhook being retried
     # (up to ~28 s: 5 tries of 5 s plus backoff) holds up only its own call, and is kept "in
     # progress" so it is not redelivered while it is still trying.
+    # It acts on pages only: JetStream hands it no other event of a call.
     partitions = subscribe_events(
         router,
         nc,
         DURABLE,
         notifier.handle,
+        subject=PAGES,
         deliver_policy=DeliverPolicy.NEW,
         partitions=PARTITIONS,
         ack_wait_s=ack_wait_s,
     )
     assert partitions is not None
-    await keep_ack_wait(nc, subjects.CALLS_STREAM, DURABLE, ack_wait_s)
+    await keep_ack_wait(nc, subjects.CALLS_STREAM, DURABLE, ack_wait_s, filter_subject=PAGES)
     broker = service_broker(nats_url(settings, DURABLE))
     broker.include_router(router)
     # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.

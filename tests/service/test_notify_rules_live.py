@@ -70,3 +70,21 @@ async def test_an_existing_consumer_takes_the_new_ack_wait(system: System) -> No
     await keep_ack_wait(system.nc, "CALLS", "old-notifier", 10.0)
     assert (await js.consumer_info("CALLS", "old-notifier")).config.ack_wait == 10.0
     await keep_ack_wait(system.nc, "CALLS", "no-such-consumer", 10.0)  # nothing to update
+
+
+async def test_an_existing_notifier_consumer_is_narrowed_to_pages(system: System) -> None:
+    """A data dir from before the notifier took only pages: its durable gets the filter, so
+    it is no longer handed every event of every call."""
+    from nats.js.api import ConsumerConfig
+
+    from services.adapters.consumer import keep_ack_wait
+    from services.notifier.app import PAGES
+
+    js = system.nc.jetstream()
+    await js.add_consumer(
+        "CALLS", ConsumerConfig(durable_name="old-wide", ack_wait=10.0, filter_subject="calls.>")
+    )
+    await keep_ack_wait(system.nc, "CALLS", "old-wide", 10.0, filter_subject=PAGES)
+    config = (await js.consumer_info("CALLS", "old-wide")).config
+    assert config.filter_subject == PAGES == "calls.*.ResponderAssigned"
+    assert config.ack_wait == 10.0

@@ -177,3 +177,17 @@ def test_a_held_raise_that_was_not_stored_does_not_use_the_budget() -> None:
     failed = limiter.admit("10.0.0.9", "+8613900000001", now=0.0)
     limiter.settle(failed, stored=False)  # the store was away
     assert limiter.admit("10.0.0.9", "+8613900000002", now=1.0).held is False
+
+
+def test_the_new_phone_budget_slides_with_the_window_even_when_the_clock_steps_back() -> None:
+    limiter = CallRateLimiter(per_minute=1000, burst=1000, new_phones_per_address=2)
+
+    def held(n: int, now: float) -> bool:
+        admission = limiter.admit("10.0.0.9", f"+86139{n:08d}", now=now)
+        limiter.settle(admission, stored=True)
+        return admission.held
+
+    assert [held(1, 0.0), held(2, 300.0)] == [False, False]
+    assert held(3, 250.0) is True  # the clock stepped back: three new phones within the window
+    assert held(4, 650.0) is True  # the first left the window; 300, 250 and 650 are within it
+    assert held(5, 951.0) is False  # only 650 is left within the window: the budget is back
