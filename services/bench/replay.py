@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import codec, subjects
 from events.models import (
@@ -27,9 +25,10 @@ from events.models import (
     StageTimes,
 )
 from services.adapters.embedded_nats import EmbeddedNats
-from services.adapters.jetstream_store import JetStreamEventStore, stream_seq
+from services.adapters.jetstream_store import JetStreamEventStore
 from services.adapters.verify import verify_stream
 from services.audit.replay import rebuild
+from services.bench.raw_read import raw_ordered_read
 from services.domain.invariants import Limits, Report
 from services.runtime.processes import declare_streams
 
@@ -106,28 +105,7 @@ async def _measure(url: str) -> tuple[int, float, int, float, Report, float]:
     nc = await nats.connect(url)
     state, seconds = await rebuild(JetStreamEventStore(nc), None)
     report, verify_seconds = await verify_stream(nc, datetime.now(UTC), Limits(notifications=False))
-    js = nc.jetstream()
-    end = (await js.stream_info(subjects.CALLS_STREAM)).state.last_seq
-    raw = 0
-    done = asyncio.Event()
-
-    async def count(msg: Msg) -> None:
-        nonlocal raw
-        raw += 1
-        if stream_seq(msg) >= end:
-            done.set()
-
-    started = time.perf_counter()
-    sub = await js.subscribe(
-        subjects.CALLS_SUBJECTS,
-        cb=count,
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-        pending_msgs_limit=200_000,
-    )
-    await done.wait()
-    raw_seconds = time.perf_counter() - started
-    await sub.unsubscribe()
+    raw, raw_seconds = await raw_ordered_read(nc)
     await nc.close()
     return state.events, seconds, raw, raw_seconds, report, verify_seconds
 

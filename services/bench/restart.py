@@ -46,7 +46,7 @@ from events.models import (
     StageTimes,
 )
 from services.adapters.embedded_nats import EmbeddedNats, free_port, nats_server_binary, server_config
-from services.adapters.jetstream_store import stream_seq
+from services.bench.raw_read import raw_ordered_read
 from services.bench.system import bench_roster
 from services.runtime.processes import ProcessGroup, declare_streams
 
@@ -172,30 +172,10 @@ async def _wait_accepting(url: str, timeout: float = 15.0) -> None:
 async def raw_read_s(url: str) -> float:
     """Seconds to read the whole stream once (ordered push consumer, callback, no decoding)."""
     nc = await nats.connect(url)
-    js = nc.jetstream()
-    end = int((await js.stream_info(subjects.CALLS_STREAM)).state.last_seq)
-    if end == 0:
+    try:
+        return (await raw_ordered_read(nc))[1]
+    finally:
         await nc.close()
-        return 0.0
-    done = asyncio.Event()
-
-    async def on_msg(msg: Msg) -> None:
-        if stream_seq(msg) >= end:
-            done.set()
-
-    started = time.perf_counter()
-    sub = await js.subscribe(
-        subjects.CALLS_SUBJECTS,
-        cb=on_msg,
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-        pending_msgs_limit=200_000,
-    )
-    await done.wait()
-    seconds = time.perf_counter() - started
-    await sub.unsubscribe()
-    await nc.close()
-    return seconds
 
 
 async def position_durable(url: str) -> int:
