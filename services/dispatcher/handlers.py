@@ -219,11 +219,14 @@ class Dispatcher:
 
     def availability(self) -> Availability:
         now = self.calls.clock.now()
-        desk = on_duty(self.rosters.roster.community, self.duty.overrides, now)
+        roster = self.rosters.roster
+        desk = on_duty(roster.desk, self.duty.overrides, now)
+        officers = {c.id: on_duty(c, self.duty.overrides, now).on_duty for c in roster.communities}
         return Availability(
             away=self.duty.away_ids(now),
             busy=self.open_calls.busy(),
             on_duty=desk.on_duty.id if desk.on_duty else None,
+            on_duty_in={cid: officer.id for cid, officer in officers.items() if officer},
         )
 
     def on_responder_fact(self, fact: Fact, seq: int = 0) -> None:
