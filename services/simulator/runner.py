@@ -200,7 +200,7 @@ class Simulation:
     def _buildings(self, wave: CallWave) -> list[str]:
         if wave.buildings:
             return list(wave.buildings)
-        districts = [d for d in self.roster.districts if wave.district in (None, d.id)]
+        districts = [d for d in self.roster.all_districts if wave.district in (None, d.id)]
         return [b.id for d in districts for b in d.buildings] or ["unknown-building"]
 
     async def _raise(self, body: dict[str, Any]) -> None:

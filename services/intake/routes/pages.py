@@ -76,11 +76,20 @@ async def texts(lang: str) -> FileResponse:
 
 @router.get("/api/buildings")
 async def buildings(request: Request) -> list[dict[str, Any]]:
-    """Public: buildings and districts by id and name only (for the resident's picker)."""
+    """Public: buildings, their districts and communities by id and name only (for the
+    resident's picker)."""
     roster = deps_of(request).roster
     return [
-        {"id": b.id, "name": b.name, "district_id": d.id, "district_name": d.name}
-        for d in roster.districts
+        {
+            "id": b.id,
+            "name": b.name,
+            "district_id": d.id,
+            "district_name": d.name,
+            "community_id": c.id,
+            "community_name": c.name,
+        }
+        for c in roster.served
+        for d in roster.districts_of(c)
         for b in d.buildings
     ]
 
@@ -97,6 +106,8 @@ async def me(request: Request, who: Principal = Depends(require_user)) -> dict[s
         "id": who.id,
         "name": who.name,
         "role": who.role,
+        # A supervisor's communities (a county's community supervisor); None: everywhere.
+        "communities": sorted(who.communities) if who.communities is not None else None,
         "status": book.status(who.id, now, deps.busy_people()),
         "until": until.isoformat() if until else None,
     }
