@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 
-from services.intake.auth import Principal, require_user
+from services.intake.auth import Principal, require_supervisor, require_user
 from services.intake.deps import deps_of
 from services.intake.schemas import CallIdPath
 
@@ -37,6 +37,11 @@ async def responder_page() -> FileResponse:
 @router.get("/board", include_in_schema=False)
 async def board_page() -> FileResponse:
     return _page("board.html")
+
+
+@router.get("/county", include_in_schema=False)
+async def county_page() -> FileResponse:
+    return _page("county.html")
 
 
 @router.get("/calls/{call_id}", include_in_schema=False)
@@ -91,6 +96,24 @@ async def buildings(request: Request) -> list[dict[str, Any]]:
         for c in roster.served
         for d in roster.districts_of(c)
         for b in d.buildings
+    ]
+
+
+@router.get("/api/communities")
+async def communities(request: Request, who: Principal = Depends(require_supervisor)) -> list[dict[str, Any]]:
+    """The communities ``who`` oversees (a county supervisor: all, the county's desk last),
+    with how many districts and buildings each has."""
+    roster = deps_of(request).roster
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "districts": len(roster.districts_of(c)),
+            "buildings": sum(len(d.buildings) for d in roster.districts_of(c)),
+            "county_desk": roster.is_county and c.id == roster.desk.id,
+        }
+        for c in roster.desks
+        if who.communities is None or c.id in who.communities
     ]
 
 
