@@ -380,6 +380,25 @@ class Roster(_Model):
             scopes[person.id] = None
         return scopes
 
+    @cached_property
+    def _homes(self) -> dict[str, str | None]:
+        homes: dict[str, str | None] = {}
+        for community in self.served:
+            people = community.duty + community.supervisors
+            for d in self.districts_of(community):
+                people += d.leaders + d.team + tuple(p for b in d.buildings for p in b.members + b.backups)
+            for person in people:
+                homes.setdefault(person.id, community.id)
+        if self.communities:
+            for person in self.desk.duty:
+                homes.setdefault(person.id, self.desk.id)
+        return homes
+
+    def home_of(self, person_id: str) -> str | None:
+        """The community ``person_id`` serves in (the first, in roster order); None: someone
+        the county shares (professionals, teams, county supervisors, caretakers)."""
+        return self._homes.get(person_id)
+
     # ------------------------------------------------------------ look-ups
 
     @cached_property

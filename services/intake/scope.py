@@ -19,6 +19,7 @@ __all__ = [
     "desk_covers",
     "desk_covers_community",
     "has_desk_powers",
+    "oversees_person",
     "require_desk_over",
     "require_in_scope",
     "sees",
@@ -34,6 +35,15 @@ def call_community_id(deps: IntakeDeps, state: CallState) -> str:
     raised = state.raised
     assert raised is not None
     return deps.roster.call_community(raised.community_id, raised.building_id, raised.district_id).id
+
+
+def oversees_person(who: Principal, deps: IntakeDeps, person_id: str) -> bool:
+    """Whether a supervisor acts for ``person_id`` (their availability, their stream): a
+    county supervisor for everyone, a community's for the people serving in it."""
+    if who.communities is None:
+        return True
+    home = deps.roster.home_of(person_id)
+    return home is not None and home in who.communities
 
 
 def sees(who: Principal, deps: IntakeDeps, state: CallState) -> bool:

@@ -145,3 +145,27 @@ async def test_the_board_stream_carries_ones_community_only(system: System) -> N
     await asyncio.wait_for(watcher, timeout=5)
     assert gy not in seen
     assert '"community_id":"xf"' in seen
+
+
+async def test_a_community_supervisor_looks_after_their_communitys_people_only(system: System) -> None:
+    listed = (await system.http.get("/api/responders", headers=XF_SUPERVISOR)).json()
+    ids = {row["id"] for row in listed}
+    assert {"gx1", "px1", "cx1", "r1"} <= ids and not ids & {"gy1", "py1", "cy1"}
+    everyone = {
+        row["id"] for row in (await system.http.get("/api/responders", headers=COUNTY_SUPERVISOR)).json()
+    }
+    assert {"gy1", "gx1", "k1"} <= everyone
+
+    away = {"status": "away"}
+    refused = await system.http.post("/api/responders/gy1/availability", json=away, headers=XF_SUPERVISOR)
+    assert refused.status_code == 403, refused.text
+    allowed = await system.http.post("/api/responders/gx1/availability", json=away, headers=XF_SUPERVISOR)
+    assert allowed.status_code == 200, allowed.text
+    override = {"person_id": "cy1", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+    assert (
+        await system.http.post("/api/duty/overrides", json=override, headers=XF_SUPERVISOR)
+    ).status_code == 403
+    duty = (await system.http.get("/api/duty?community=gy")).json()
+    assert duty["community_id"] == "gy" and duty["on_duty"]["id"] == "cy1"
+    stream = await system.http.get("/api/responders/gy1/stream", headers=XF_SUPERVISOR)
+    assert stream.status_code == 403

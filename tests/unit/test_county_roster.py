@@ -177,3 +177,17 @@ def test_a_call_stored_before_counties_is_routed_by_its_building() -> None:
     state = evolve(CallState("old"), raised("old", building_id="xf-b1"))
     assert state.raised is not None and state.raised.community_id is None
     assert _page_until_quiet(state, Availability()) == ["gx1", "px1", "cx1", "cx2", "r1"]
+
+
+def test_each_person_has_a_home_community_or_is_shared_by_the_county() -> None:
+    homes = {pid: COUNTY.home_of(pid) for pid in ("gx1", "px1", "cx2", "sx", "cy1", "k1", "r1", "s0")}
+    assert homes == {
+        "gx1": "xf",
+        "px1": "xf",
+        "cx2": "xf",
+        "sx": "xf",
+        "cy1": "gy",
+        "k1": "laifeng",
+        "r1": None,
+        "s0": None,
+    }

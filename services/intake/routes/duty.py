@@ -15,6 +15,7 @@ from services.common.responder_facts import append_fact
 from services.common.roster import Community, Person
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import IntakeDeps, deps_of, unavailable
+from services.intake.scope import oversees_person
 
 router = APIRouter(tags=["duty desk"])
 
@@ -111,8 +112,8 @@ async def set_availability(
     if auth_on(request):
         if who is ANONYMOUS:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        if who.id != responder_id and not who.is_supervisor:
-            raise HTTPException(403, "only that person or a supervisor sets their availability")
+        if who.id != responder_id and not (who.is_supervisor and oversees_person(who, deps, responder_id)):
+            raise HTTPException(403, "only that person or their supervisor sets their availability")
     now = deps.clock.now()
     if body.until is not None and body.until <= now:
         raise HTTPException(422, "until: must be in the future")
@@ -164,4 +165,11 @@ async def list_responders(
     deps = deps_of(request)
     busy = deps.busy_people()
     supervisors = deps.roster.supervisor_ids
-    return [_row(deps, pid, busy) for pid in deps.roster.people if pid not in supervisors]
+    roster = deps.roster
+    shown = [
+        pid
+        for pid in roster.people
+        if pid not in supervisors
+        and (who.communities is None or roster.home_of(pid) is None or roster.home_of(pid) in who.communities)
+    ]
+    return [_row(deps, pid, busy) for pid in shown]

@@ -14,7 +14,7 @@ from services.common.roster import Roster
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls
-from services.intake.scope import call_community_id, sees
+from services.intake.scope import call_community_id, oversees_person, sees
 from services.intake.sse import Outbox, sse_response
 from services.intake.views import actor_of, call_view, desk_view
 
@@ -89,7 +89,9 @@ async def responder_stream(
     if auth_on(request):
         if who is ANONYMOUS:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        if who.id != responder_id and not who.is_supervisor:
+        if who.id != responder_id and not (
+            who.is_supervisor and oversees_person(who, deps_of(request), responder_id)
+        ):
             raise HTTPException(403, "this is another person's stream")
     deps = deps_of(request)
     live = live_of(request)
