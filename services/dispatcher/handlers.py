@@ -147,9 +147,14 @@ class Dispatcher:
         """Nobody is paged for a held call, but the duty officer on duty is told at once, once
         per flood (on the flood's first held call)."""
         assert isinstance(event, CallHeld)
-        officer_id = self.availability().on_duty
-        officer = self.rosters.roster.people.get(officer_id) if officer_id else None
-        if not event.first_of_flood or officer is None:
+        if not event.first_of_flood:
+            return
+        roster = self.rosters.roster
+        raised = (await self.calls.load(event.call_id))[0].raised
+        community = roster.call_community(raised.community_id, raised.building_id) if raised else roster.desk
+        officer_id = self.availability().officer(community.id)  # the held call's community's desk
+        officer = roster.people.get(officer_id) if officer_id else None
+        if officer is None:
             return
         page = c.AssignResponder(
             call_id=event.call_id,
