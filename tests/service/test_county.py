@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from services.common.embedded_nats import EmbeddedNats
-from services.common.roster import DEMO_ROSTER
+from services.common.invariants import Limits
+from services.common.roster import DEMO_ROSTER, load_roster_file
 from services.common.settings import Settings
+from services.common.verify import verify_stream
+from services.simulator.runner import Simulation
+from services.simulator.scenario import load_scenario
 from tests.service.conftest import System
 from tests.support import bearer, make_settings, wait_for
 
@@ -169,3 +174,22 @@ async def test_a_community_supervisor_looks_after_their_communitys_people_only(s
     assert duty["community_id"] == "gy" and duty["on_duty"]["id"] == "cy1"
     stream = await system.http.get("/api/responders/gy1/stream", headers=XF_SUPERVISOR)
     assert stream.status_code == 403
+
+
+async def test_the_county_storm_scenario_keeps_each_call_within_its_community(system: System) -> None:
+    scenario = load_scenario("county-storm").scaled(speed=100, calls=0.04)
+    simulation = Simulation(
+        scenario, system.settings.http_url, load_roster_file(COUNTY), "demo-s0", progress=False
+    )
+    result = await simulation.run()
+    summary = result.summary()
+    assert summary["calls_refused"] == {} and summary["calls_raised"] == scenario.total_calls
+    assert {"xf", "gy"} <= set(summary["communities"])
+    roster = load_roster_file(COUNTY)
+    for call_id, view in result.final.items():
+        pages = [i.event for i in await system.log.of(call_id) if i.event.type == "ResponderAssigned"]
+        for page in pages:  # a merged call has none of its own
+            home = roster.home_of(page.responder_id)
+            assert home in (None, view["community_id"]), (call_id, view["community_id"], page.responder_id)
+    checked, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
+    assert checked.ok, checked.violations
