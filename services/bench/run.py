@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from services.bench.county import county_bench
 from services.bench.deadlines import deadlines
 from services.bench.flood import flood_bench
 from services.bench.intake import IntakeBench
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "deadlines": deadlines,
     "replay": replay_bench,
     "flood": flood_bench,
+    "county": county_bench,
 }
 
 
