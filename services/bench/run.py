@@ -47,6 +47,9 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "flood": flood_bench,
     "county": county_bench,
 }
+# Run when named only (a minute on its own): `dispatch1310 bench county`.
+ON_REQUEST = frozenset({"county"})
+DEFAULT_BENCHMARKS = [name for name in BENCHMARKS if name not in ON_REQUEST]
 
 
 def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
