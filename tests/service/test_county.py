@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.audit.app import build as build_audit
 from services.common.embedded_nats import EmbeddedNats
 from services.common.invariants import Limits
 from services.common.roster import DEMO_ROSTER, load_roster_file
@@ -16,7 +17,7 @@ from services.common.verify import verify_stream
 from services.simulator.runner import Simulation
 from services.simulator.scenario import load_scenario
 from tests.service.conftest import System
-from tests.support import bearer, make_settings, wait_for
+from tests.support import bearer, make_settings, running, wait_for
 
 COUNTY = DEMO_ROSTER.with_name("demo_county.yaml")
 COUNTY_SUPERVISOR = bearer("demo-s0")
@@ -193,3 +194,23 @@ async def test_the_county_storm_scenario_keeps_each_call_within_its_community(sy
             assert home in (None, view["community_id"]), (call_id, view["community_id"], page.responder_id)
     checked, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
     assert checked.ok, checked.violations
+
+
+async def test_reports_group_by_community_and_a_community_supervisor_gets_their_own(system: System) -> None:
+    gy = (await system.raise_call("gy-b1"))["call_id"]
+    xf = (await system.raise_call("xf-b1"))["call_id"]
+    await first_paged(system, gy)
+    await first_paged(system, xf)
+    url = "/api/reports/compliance?group_by=community"
+    async with running(await build_audit(system.settings)):
+
+        async def counted(headers: dict[str, str]) -> dict[str, int] | None:
+            response = await system.http.get(url, headers=headers)
+            if response.status_code != 200:
+                return None
+            groups = {key: group["calls"] for key, group in response.json()["groups"].items()}
+            return groups if sum(groups.values()) else None
+
+        assert await wait_for(lambda: counted(COUNTY_SUPERVISOR), what="the report") == {"gy": 1, "xf": 1}
+        assert await counted(XF_SUPERVISOR) == {"xf": 1}
+        assert await counted(GY_SUPERVISOR) == {"gy": 1}
