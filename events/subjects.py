@@ -14,6 +14,7 @@ NOTIFIER_BUCKET = "notifier"
 AUDIT_BUCKET = "audit"  # object store: the audit's checkpoint
 DEVICES_BUCKET = "devices"  # signed device bodies already accepted (replay ledger)
 PUSH_SUBSCRIPTIONS_BUCKET = "push-subscriptions"  # browsers subscribed for Web Push, by person
+RESTART_BUCKET = "restart-points"  # where each follower of CALLS resumes folding after a restart
 SECRETS_BUCKET = "intake-secrets"  # the token key and device secrets: the intake's NATS user only
 AUDIT_QUERY_PREFIX = "audit.query."  # + a query's name: the audit answers over request/reply
 AUDIT_QUERY_SUBJECTS = f"{AUDIT_QUERY_PREFIX}>"

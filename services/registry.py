@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 
 # name -> module whose ``run(settings)`` runs the service until stopped.
 SERVICES: dict[str, str] = {

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
-from services.common.embedded_nats import EmbeddedNats
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
+from services.runtime.settings import Settings
 from tests.support import EventLog, make_settings, running, serving_intake
 
 

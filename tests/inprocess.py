@@ -18,18 +18,18 @@ from datetime import datetime, timedelta
 from events import codec, subjects
 from events import commands as c
 from events.models import AvailabilityChanged, CallEvent
-from services.common.aggregate import CallState, DomainError
-from services.common.calls import Calls
-from services.common.clock import ManualClock
-from services.common.event_store import InMemoryEventStore, StoredEvent, append_one_by_one
-from services.common.ids import SequentialIds
-from services.common.invariants import Limits, Record, Report, check_records
-from services.common.roster import EscalationPolicy, Roster, load_roster_file
-from services.common.settings import Settings, Targets
 from services.deadlines.domain import command_for, due_now, timers_for
 from services.deadlines.keeper import DeadlineKeeper
 from services.dispatcher.building_calls import EVENT_TYPES as IN_ORDER_TYPES
 from services.dispatcher.handlers import Dispatcher
+from services.domain.aggregate import CallState, DomainError
+from services.domain.calls import Calls
+from services.domain.clock import ManualClock
+from services.domain.event_store import InMemoryEventStore, StoredEvent, append_one_by_one
+from services.domain.ids import SequentialIds
+from services.domain.invariants import Limits, Record, Report, check_records
+from services.domain.roster import EscalationPolicy, Roster, load_roster_file
+from services.runtime.settings import Settings, Targets
 
 
 @functools.cache

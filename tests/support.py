@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
-from services.common.embedded_nats import free_port
-from services.common.event_store import StoredEvent
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.service import Service
-from services.common.settings import Settings, Targets
+from services.adapters.embedded_nats import free_port
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.domain.event_store import StoredEvent
+from services.runtime.service import Service
+from services.runtime.settings import Settings, Targets
 
 T = TypeVar("T")
 

@@ -12,15 +12,15 @@ from nats.aio.msg import Msg
 
 from events import subjects
 from events.models import CallEvent, Fact
+from services.adapters.follow import StreamFollower
 from services.audit import checkpoint
 from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX, QueryError, answer, encode
-from services.common import metrics
-from services.common.bootstrap import bootstrap
-from services.common.clock import Clock
-from services.common.follow import StreamFollower
-from services.common.service import Service, run_service
-from services.common.settings import Settings
+from services.domain.clock import Clock
+from services.runtime import metrics
+from services.runtime.bootstrap import bootstrap
+from services.runtime.service import Service, run_service
+from services.runtime.settings import Settings
 
 log = structlog.get_logger("audit")
 
@@ -60,6 +60,7 @@ class AuditService:
         await self.follower.start(self.nc, from_seq=self.state.last_seq + 1)
         await self.desk_follower.start(self.nc, from_seq=self.state.desk_seq + 1)
         self._sub = await self.nc.subscribe(f"{SUBJECT_PREFIX}*", queue="audit", cb=self.on_query)
+        await self.nc.flush()  # the server knows the subscription before we say we answer queries
         self._checkpointing = asyncio.create_task(self._checkpoint_regularly())
         log.info(
             "service_started",

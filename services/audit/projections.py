@@ -16,6 +16,7 @@ from events.models import (
     CallMerged,
     CallRaised,
     CallResolved,
+    CallUnmerged,
     DeadlineMissed,
     DispatchAccepted,
     DispatchDeclined,
@@ -27,7 +28,7 @@ from events.models import (
     ResponderAssigned,
     Stage,
 )
-from services.common.duty import DutyBook
+from services.domain.duty import DutyBook
 
 # The stage each milestone event meets (the promise's own table, read the other way).
 MILESTONE: dict[type[CallEvent], Stage] = {event: stage for stage, event in STAGE_MET_BY.items()}
@@ -150,13 +151,19 @@ def apply(state: AuditState, seq: int, event: CallEvent) -> AuditState:
             if LEVELS.index(event.to_level) > LEVELS.index(facts.level):
                 facts.level = event.to_level
         case CallResolved():
-            facts.status, facts.outcome, facts.closed_at = "resolved", event.outcome, event.at
+            # A merged call closed with the call it joined is still counted once, on that call.
+            closed = "merged" if facts.status == "merged" else "resolved"
+            facts.status, facts.outcome, facts.closed_at = closed, event.outcome, event.at
             if (event.call_id, event.by) in state.assigned_at:  # a responder closed it, not a supervisor
                 _earn(state, facts, event.by, "resolved", event.at)
         case CallCancelled():
             facts.status, facts.closed_at = "cancelled", event.at
         case CallMerged():
             facts.status, facts.closed_at = "merged", event.at
+        case CallUnmerged():  # stands alone again, judged on its own restarted clock
+            facts.status, facts.closed_at = "open", None
+            if event.due is not None:
+                facts.due = {stage: event.due.of(stage) for stage in STAGES}
     _responder(state, facts, event)
     return state
 

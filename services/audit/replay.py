@@ -13,10 +13,10 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import codec, subjects
+from services.adapters.jetstream_store import JetStreamEventStore
 from services.audit.projections import AuditState, apply, apply_desk
 from services.audit.queries import SUBJECT_PREFIX
 from services.audit.summaries import digest
-from services.common.jetstream_store import JetStreamEventStore
 
 Progress = Callable[[int, int, float], None]
 

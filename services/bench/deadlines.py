@@ -16,9 +16,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from events import codec, subjects
 from events.models import Caller, CallRaised, DeadlineMissed, StageTimes
+from services.adapters.jetstream_store import JetStreamEventStore
 from services.bench.intake import percentiles
 from services.bench.system import BenchSystem, bench_system, rss_mb
-from services.common.jetstream_store import JetStreamEventStore
 
 LEAD_S = {True: 3.0, False: 8.0}  # quick or not: time to store every call before the first falls due
 

@@ -26,12 +26,12 @@ from events.models import (
     ResponderAssigned,
     StageTimes,
 )
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore, stream_seq
+from services.adapters.verify import verify_stream
 from services.audit.replay import rebuild
-from services.common.embedded_nats import EmbeddedNats
-from services.common.invariants import Limits, Report
-from services.common.jetstream_store import JetStreamEventStore, stream_seq
-from services.common.processes import declare_streams
-from services.common.verify import verify_stream
+from services.domain.invariants import Limits, Report
+from services.runtime.processes import declare_streams
 
 EVENTS_PER_CALL = 5
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.common.embedded_nats import EmbeddedNats, free_port
-from services.common.processes import ProcessGroup, declare_streams, metrics_env, wait_healthy
+from services.adapters.embedded_nats import EmbeddedNats, free_port
 from services.registry import SERVICES
+from services.runtime.processes import ProcessGroup, declare_streams, metrics_env, wait_healthy
 
 
 def bench_roster(buildings: int = 500) -> dict[str, object]:

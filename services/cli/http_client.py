@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.common.settings import Settings, load_settings
+from services.runtime.settings import Settings, load_settings
 
 
 class ApiError(Exception):

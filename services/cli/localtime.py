@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
-from services.common.settings import load_settings
+from services.runtime.settings import load_settings
 
 
 class TimeInputError(ValueError):

@@ -8,8 +8,8 @@ import os
 import sys
 
 from services.cli.commands import COMMAND_MODULES
-from services.common.logging import configure_logging
-from services.common.settings import SettingsError
+from services.runtime.logging import configure_logging
+from services.runtime.settings import SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:

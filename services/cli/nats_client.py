@@ -7,9 +7,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from nats.aio.client import Client
 
-from services.common.nats_auth import stream_url
-from services.common.settings import Settings
-from services.common.streams import connect
+from services.adapters.nats_auth import stream_url
+from services.adapters.streams import connect
+from services.runtime.settings import Settings
 
 
 class NatsUnreachable(Exception):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import structlog
 from nats.aio.client import Client
 
-from events import subjects
-from services.common.bootstrap import bootstrap
-from services.common.calls import Calls
-from services.common.clock import Clock
-from services.common.follow import StreamFollower
-from services.common.ids import IdFactory
-from services.common.service import Service, run_service
-from services.common.settings import Settings
+from services.adapters.resuming_follower import ResumingFollower
 from services.deadlines.keeper import DeadlineKeeper
+from services.domain.calls import Calls
+from services.domain.clock import Clock
+from services.domain.ids import IdFactory
+from services.runtime.bootstrap import bootstrap
+from services.runtime.service import Service, run_service
+from services.runtime.settings import Settings
 
 log = structlog.get_logger("deadlines")
 
@@ -22,7 +21,8 @@ class DeadlinesService:
     def __init__(self, nc: Client, keeper: DeadlineKeeper) -> None:
         self.nc = nc
         self.keeper = keeper
-        self.follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, keeper.on_fact)
+        # Folds from the oldest open call's first event, not from sequence 1 (restart_point.py).
+        self.follower = ResumingFollower("deadlines", keeper.open, keeper.on_fact)
 
     async def start(self) -> None:
         # Catch up with every open call first, so overdue deadlines fire once, right away.

@@ -14,7 +14,7 @@ from typing import Literal
 
 from events import commands as c
 from events.models import STAGES, Stage
-from services.common.aggregate import CallState
+from services.domain.aggregate import CallState
 
 TimerKind = Literal["stage", "ack"]
 

@@ -14,12 +14,12 @@ import contextlib
 import structlog
 
 from events.models import CallEvent, DeadlineMissed, Fact
-from services.common import metrics
-from services.common.aggregate import DomainError
-from services.common.calls import Calls
-from services.common.open_calls import OpenCallStates
 from services.deadlines.domain import Timer, command_for, due_now, timers_for
 from services.deadlines.timer_wheel import TimerWheel
+from services.domain.aggregate import DomainError
+from services.domain.calls import Calls
+from services.domain.open_calls import OpenCallStates
+from services.runtime import metrics
 
 log = structlog.get_logger("deadlines")
 RETRY_S = 0.5

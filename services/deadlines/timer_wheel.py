@@ -7,9 +7,10 @@ import contextlib
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
-from services.common.clock import Clock
 from services.deadlines.domain import Timer
+from services.domain.clock import Clock
 
 Key = tuple[str, str, str]
 
@@ -70,15 +71,33 @@ class TimerWheel:
         with contextlib.suppress(Exception):
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def next_due(self) -> datetime | None:
+        """When the earliest running timer is due (None: no timer running)."""
+        while self._heap and self._active.get(self._heap[0][2].key) != self._heap[0][2]:
+            heapq.heappop(self._heap)  # cancelled or replaced since
+        return self._heap[0][2].due if self._heap else None
+
+    def fire_due(self) -> int:
+        """Fire every running timer due by the clock now (what the runner does when it wakes;
+        tests on a manual clock call it after moving the clock). Returns how many."""
+        now, fired = self.clock.now(), 0
+        while (due := self.next_due()) is not None and due <= now:
+            _, _, timer = heapq.heappop(self._heap)
+            del self._active[timer.key]
+            self._spawn(timer)
+            fired += 1
+        return fired
+
+    async def idle(self) -> None:
+        """Until no firing is in flight (firings started meanwhile included)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def _run(self) -> None:
         while True:
-            now = self.clock.now()
-            while self._heap and self._heap[0][2].due <= now:
-                _, _, timer = heapq.heappop(self._heap)
-                if self._active.get(timer.key) == timer:  # not cancelled or replaced since
-                    del self._active[timer.key]
-                    self._spawn(timer)
-            timeout = (self._heap[0][2].due - now).total_seconds() if self._heap else None
+            self.fire_due()
+            due = self.next_due()
+            timeout = (due - self.clock.now()).total_seconds() if due is not None else None
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)

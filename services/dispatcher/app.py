@@ -9,19 +9,20 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from events import subjects
-from services.common.bootstrap import bootstrap, nats_url
-from services.common.calls import Calls
-from services.common.clock import Clock
-from services.common.consumer import subscribe_events
-from services.common.follow import StreamFollower
-from services.common.ids import IdFactory
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster import EscalationPolicy, Roster
-from services.common.roster_store import RosterHolder
-from services.common.service import BrokerService, Service, run_service, service_broker
-from services.common.settings import Settings
+from services.adapters.consumer import subscribe_events
+from services.adapters.follow import StreamFollower
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.roster_store import RosterHolder
+from services.dispatcher import resume
 from services.dispatcher.building_calls import EVENT_TYPES as BUILDING_EVENTS
 from services.dispatcher.handlers import Dispatcher
+from services.domain.calls import Calls
+from services.domain.clock import Clock
+from services.domain.ids import IdFactory
+from services.domain.roster import EscalationPolicy, Roster
+from services.runtime.bootstrap import bootstrap, nats_url
+from services.runtime.service import BrokerService, Service, run_service, service_broker
+from services.runtime.settings import Settings
 
 DURABLE = "dispatcher"
 PARTITIONS = 16  # calls handled concurrently; events of one call stay in order
@@ -73,12 +74,7 @@ async def compose(
     dispatcher = Dispatcher(calls, BoundRosters(rosters, nc), settings)
     # Rebuild the memory of open calls (duplicates, who is busy) from what the durable
     # consumer has already handled; everything after its ack floor it will see again.
-    handled_up_to = await acked_floor(nc, DURABLE)
-    async for item in store.read_all(1):
-        if item.seq > handled_up_to:
-            break
-        dispatcher.open_calls.apply(item.event, item.seq)
-        dispatcher.buildings.observe(item.event)
+    points = await resume.rebuild(nc, store, dispatcher, lambda: acked_floor(nc, DURABLE))
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     dispatcher.live = True  # from here on, availability changes are acted on
@@ -95,7 +91,7 @@ async def compose(
     broker.include_router(router)
     assert partitions is not None
     consumer = BrokerService(
-        DURABLE, broker, [partitions.close, dispatcher.close, rosters.close, desk.stop, nc.close]
+        DURABLE, broker, [partitions.close, dispatcher.close, rosters.close, desk.stop, nc.close, points.stop]
     )
     return DispatcherService(consumer, dispatcher, WATCHDOG_S)
 

@@ -9,8 +9,8 @@ from collections import OrderedDict
 from datetime import datetime
 
 from events.models import CallCancelled, CallEvent, CallMerged, CallRaised, CallResolved
-from services.common.aggregate import CallState
 from services.dispatcher.domain import duplicate_of
+from services.domain.aggregate import CallState
 
 CLOSING = (CallResolved, CallCancelled, CallMerged)
 EVENT_TYPES = ("CallRaised", "CallResolved", "CallCancelled", "CallMerged")  # what ``observe`` needs

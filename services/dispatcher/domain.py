@@ -16,10 +16,10 @@ from typing import Literal
 
 from events import commands as c
 from events.models import Level
-from services.common.aggregate import ACTIVE, ENGAGED, CallState
-from services.common.ids import derive
-from services.common.roster import EscalationPolicy, Person, Roster
-from services.common.settings import Targets
+from services.domain.aggregate import ACTIVE, ENGAGED, CallState
+from services.domain.ids import derive
+from services.domain.roster import EscalationPolicy, Person, Roster
+from services.runtime.settings import Targets
 
 PagingMode = Literal["sequential", "parallel"]
 PAGING_MODE: dict[Level, PagingMode] = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from events.models import CallEvent
-from services.common.aggregate import ACTIVE, CallState
-from services.common.open_calls import OpenCallStates
+from services.domain.aggregate import ACTIVE, CallState
+from services.domain.open_calls import OpenCallStates
 
 
 class OpenCalls:

@@ -11,9 +11,9 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.common.aggregate import ENGAGED, Assignment, CallState
-from services.common.labels import KIND_TEXT, LEVEL_TEXT
-from services.common.roster import Roster
+from services.domain.aggregate import ENGAGED, Assignment, CallState
+from services.domain.labels import KIND_TEXT, LEVEL_TEXT
+from services.domain.roster import Roster
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from fastapi import HTTPException
 
 from events import commands as c
 from events.models import AnswerChannel
-from services.common.aggregate import Assignment, CallState
+from services.domain.aggregate import Assignment, CallState
 from services.intake.deps import IntakeDeps, execute, load_call
 
 Answer = Literal["accept", "decline"]

@@ -18,23 +18,23 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import subjects
-from services.common.answer_links import AnswerLinks
-from services.common.bootstrap import bootstrap
-from services.common.calls import Calls
-from services.common.clock import Clock
-from services.common.follow import StreamFollower
-from services.common.ids import IdFactory
-from services.common.intake_secrets import token_key
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
-from services.common.roster_store import RosterHolder
-from services.common.settings import Settings
+from services.adapters.answer_links import AnswerLinks
+from services.adapters.follow import StreamFollower
+from services.adapters.intake_secrets import token_key
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.roster_store import RosterHolder
+from services.domain.calls import Calls
+from services.domain.clock import Clock
+from services.domain.ids import IdFactory
 from services.intake.auth import redact_access_log
 from services.intake.deps import IntakeDeps
 from services.intake.limits import BodySizeLimit, CallRateLimiter
 from services.intake.request_metrics import RequestMetrics
 from services.intake.routes import answers, calls, devices, duty, inbound, live, pages, push, reports, system
 from services.intake.schemas import ERROR_RESPONSES, json_safe
+from services.runtime.bootstrap import bootstrap
+from services.runtime.lifeline import STOP_DEADLINE_S, exit_deadline
+from services.runtime.settings import Settings
 
 # Routers of the intake, one module per area, in the order their paths are matched.
 ROUTERS: tuple[APIRouter, ...] = (

@@ -17,7 +17,7 @@ from typing import Literal
 
 from fastapi import Depends, HTTPException, Request
 
-from services.common.roster import keyed_hash, sha256_hex
+from services.domain.roster import keyed_hash, sha256_hex
 
 Role = Literal["supervisor", "responder", "anonymous"]
 

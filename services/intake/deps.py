@@ -12,21 +12,21 @@ from nats.aio.client import Client
 
 from events.commands import Command
 from events.models import CallEvent
-from services.common.aggregate import ACTIVE, CallState, DomainError
-from services.common.answer_links import AnswerLinks
-from services.common.calls import Calls
-from services.common.clock import Clock
-from services.common.duty import DutyBook, on_duty
-from services.common.event_store import ConcurrencyConflict, EventStore, StoreUnavailable
-from services.common.push_subscriptions import PushSubscriptions
-from services.common.roster import Roster
-from services.common.roster_store import RosterHolder
-from services.common.settings import Settings
-from services.common.vapid import VapidKeys
+from services.adapters.answer_links import AnswerLinks
+from services.adapters.push_subscriptions import PushSubscriptions
+from services.adapters.roster_store import RosterHolder
+from services.adapters.vapid import VapidKeys
+from services.domain.aggregate import ACTIVE, CallState, DomainError
+from services.domain.calls import Calls
+from services.domain.clock import Clock
+from services.domain.duty import DutyBook, on_duty
+from services.domain.event_store import ConcurrencyConflict, EventStore, StoreUnavailable
+from services.domain.roster import Roster
 from services.intake.desk import DeskView
 from services.intake.device_desk import DeviceDesk
 from services.intake.errors import http_error
 from services.intake.live import LiveCalls
+from services.runtime.settings import Settings
 
 STORE_RETRY_S = 4.0
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import contextlib
 from collections import deque
 
 from events.models import Fact
-from services.common.duty import DutyBook
+from services.domain.duty import DutyBook
 
 
 class DeskView:

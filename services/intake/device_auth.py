@@ -10,10 +10,10 @@ import hashlib
 import hmac
 import re
 
-from services.common.signing import sign
-from services.common.streams import DEVICE_FRESHNESS_S
+from services.adapters.signing import sign
+from services.adapters.streams import DEVICE_FRESHNESS_S
 
-# The replay ledger keeps a signature DEVICE_LEDGER_TTL_S (services/common/streams.py): as
+# The replay ledger keeps a signature DEVICE_LEDGER_TTL_S (services/adapters/streams.py): as
 # long as a timestamp accepted now can stay within this window, by construction.
 WINDOW_S = DEVICE_FRESHNESS_S
 # Unix seconds, as digits: no sign, exponent, "nan", "inf", underscores or spaces.

@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from fastapi import HTTPException
 
-from services.common.aggregate import CallNotFound, DomainError, InvalidTransition, NotDispatchedToYou
+from services.domain.aggregate import CallNotFound, DomainError, InvalidTransition, NotDispatchedToYou
 
 # A refusal the table does not name is a bad request.
 STATUS_OF: Mapping[type[DomainError], int] = MappingProxyType(

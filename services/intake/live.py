@@ -2,7 +2,9 @@
 
 The intake's board and its Server-Sent Event streams read from here, and an SMS answer
 finds the sender's pages awaiting an answer here (``pages_awaiting``). It is a projection
-of the stream (an ordered consumer from sequence 1), not of anything the write path holds.
+of the stream, not of anything the write path holds: an ordered consumer from the board's
+restart point (restart_point.py), which never passes the first event of a call still open or
+of a call closed within ``HISTORY_S`` (the desk's history of closed calls).
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nats.aio.client import Client
 
 from events import subjects
 from events.models import CallEvent, Fact
-from services.common.aggregate import CallState
-from services.common.event_store import StoredEvent
-from services.common.follow import StreamFollower
-from services.common.open_calls import OpenCallStates
+from services.adapters.resuming_follower import ResumingFollower
+from services.domain.aggregate import CallState
+from services.domain.clock import Clock, SystemClock
+from services.domain.event_store import StoredEvent
+from services.domain.open_calls import OpenCallStates
 
 Listener = Callable[[StoredEvent, CallState], None]
 # Closed calls the desk's history can list (newest kept); older ones are in the audit's reports.
 CLOSED_KEPT = 5_000
+# Closed calls a restart rebuilds: those closed within this span (the desk's default history).
+HISTORY_S = 24 * 3600.0
+RESTART_POINT = "board"
 
 
 @dataclass(frozen=True)
@@ -39,19 +45,22 @@ class AwaitingPage:
 
 
 class LiveCalls:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.open = OpenCallStates()
         self.last_seq = 0
         self._listeners: set[Listener] = set()
-        self._follower: StreamFollower | None = None
+        self._follower: ResumingFollower | None = None
         self._paged: dict[str, dict[str, AwaitingPage]] = {}  # person -> call -> page
         self._paged_in_call: dict[str, set[str]] = {}  # call -> persons indexed in _paged
         self._followed_seq = 0  # every fact's, call events or not
         self._moved = asyncio.Event()
         self.closed: OrderedDict[str, CallState] = OrderedDict()  # in the order they closed
+        self._closed_first_seq: dict[str, int] = {}  # closed call -> its first event's sequence
 
     def apply(self, item: StoredEvent) -> None:
         """Fold one event; closed calls leave the open set after listeners saw them close."""
+        first_seq = self.open.first_seq(item.event.call_id) or item.seq
         folded = self.open.apply(item.event, item.seq)
         self.last_seq = max(self.last_seq, item.seq)
         if folded is None:
@@ -59,15 +68,27 @@ class LiveCalls:
         state = folded[1]
         self._index_pages(state)
         if state.is_closed:
-            self._remember_closed(state)
+            self._remember_closed(state, first_seq)
         for listener in list(self._listeners):
             listener(item, state)
 
-    def _remember_closed(self, state: CallState) -> None:
+    def _remember_closed(self, state: CallState, first_seq: int) -> None:
         self.closed.pop(state.call_id, None)
         self.closed[state.call_id] = state
+        self._closed_first_seq[state.call_id] = first_seq
         while len(self.closed) > CLOSED_KEPT:
-            self.closed.popitem(last=False)
+            gone, _ = self.closed.popitem(last=False)
+            self._closed_first_seq.pop(gone, None)
+
+    def oldest_recent_closed_seq(self) -> int | None:
+        """The first sequence of the oldest call closed within ``HISTORY_S`` (kept here)."""
+        since = self.clock.now() - timedelta(seconds=HISTORY_S)
+        seqs = [
+            self._closed_first_seq[call_id]
+            for call_id, state in list(self.closed.items())
+            if state.closed_at is None or state.closed_at >= since
+        ]
+        return min(seqs, default=None)
 
     def _index_pages(self, state: CallState) -> None:
         call_id = state.call_id
@@ -109,13 +130,22 @@ class LiveCalls:
         return lambda: self._listeners.discard(listener)
 
     async def follow(self, nc: Client) -> None:
-        """Catch up from sequence 1, then keep following; returns once caught up."""
-        self._follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, self._on_fact)
+        """Catch up from the board's restart point, then keep following; returns once caught up."""
+        self._follower = ResumingFollower(
+            RESTART_POINT,
+            self.open,
+            self._on_fact,
+            on_skipped=self._followed,
+            oldest_kept=self.oldest_recent_closed_seq,
+        )
         await self._follower.start(nc)
 
     def _on_fact(self, fact: Fact, seq: int) -> None:
         if isinstance(fact, CallEvent):
             self.apply(StoredEvent(seq, fact))
+        self._followed(seq)
+
+    def _followed(self, seq: int) -> None:
         self._followed_seq = max(self._followed_seq, seq)
         self._moved.set()
         self._moved = asyncio.Event()

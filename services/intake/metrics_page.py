@@ -27,9 +27,9 @@ from prometheus_client.registry import Collector
 
 from events import subjects
 from events.models import LEVELS
-from services.common import metrics
-from services.common.aggregate import CallState
+from services.domain.aggregate import CallState
 from services.intake.views import unreached
+from services.runtime import metrics
 
 log = structlog.get_logger("metrics")
 SERVICE_SILENT_S = 3 * metrics.HEARTBEAT_EVERY_S  # no heartbeat for this long: down

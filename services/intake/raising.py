@@ -11,8 +11,8 @@ from datetime import datetime
 
 from events import commands as c
 from events.models import Caller, Kind, Level, Position, Source
-from services.common.roster import Roster
-from services.common.settings import Targets
+from services.domain.roster import Roster
+from services.runtime.settings import Targets
 
 
 def starting_level(roster: Roster, building_id: str | None, device_id: str | None = None) -> Level:

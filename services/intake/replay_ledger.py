@@ -1,6 +1,6 @@
 """Signed device bodies already accepted, in the JetStream KV bucket ``devices``.
 
-Entries expire after ``DEVICE_LEDGER_TTL_S`` (services/common/streams.py): twice the freshness
+Entries expire after ``DEVICE_LEDGER_TTL_S`` (services/adapters/streams.py): twice the freshness
 window plus slack, so no signature is forgotten while its timestamp can still be fresh.
 Shared by every intake and kept across restarts, so a replayed body is refused wherever and
 whenever it arrives within its window."""

@@ -7,7 +7,7 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

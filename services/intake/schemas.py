@@ -1,6 +1,6 @@
 """Request bodies: validated at the edge, so bad input is a 422 naming the field.
 
-A resident's phone is normalised here (``services/common/phones.py``), names and notes are
+A resident's phone is normalised here (``services/domain/phones.py``), names and notes are
 cleaned of invisible and reordering characters (``services/intake/text.py``), times are
 aware and representable in UTC, numbers finite.
 """
@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, W
 
 from events.models import KINDS, Caller, CallRaised, Kind, Level, Outcome, Source
 from events.subjects import CALL_ID_PATTERN
-from services.common.phones import normalise_phone
+from services.domain.phones import normalise_phone
 from services.intake.text import clean_name, clean_note
 
 # A call id in a path is one subject token: '*' or '>' would address every call's events.
@@ -42,7 +42,7 @@ def _visible_note(value: str) -> str:
 
 
 VisibleNote = Annotated[str, AfterValidator(_visible_note)]
-# A resident's phone as typed: "+8613900000001" once normalised (services/common/phones.py).
+# A resident's phone as typed: "+8613900000001" once normalised (services/domain/phones.py).
 # The pattern (shape, and at least 5 digits) documents the rule; the normaliser decides.
 PHONE_PATTERN = r"^\s*\+?([ ().\-]*[0-9]){5,}[ ().\-]*\s*$"
 Phone = Annotated[str, AfterValidator(normalise_phone)]

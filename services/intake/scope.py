@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from services.common.aggregate import CallState
+from services.domain.aggregate import CallState
 from services.intake.auth import ANONYMOUS, Principal
 from services.intake.deps import IntakeDeps
 

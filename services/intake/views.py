@@ -16,8 +16,8 @@ from events.models import (
     ResponderArrived,
     ResponderEnRoute,
 )
-from services.common.aggregate import ACTIVE, ENGAGED, Assignment, CallState
-from services.common.event_store import StoredEvent
+from services.domain.aggregate import ACTIVE, ENGAGED, Assignment, CallState
+from services.domain.event_store import StoredEvent
 
 ENVELOPE = {"event_id", "type", "call_id", "at", "version"}
 # Stored for the system's own checks, never shown to a reader (the caller's cancel secret).

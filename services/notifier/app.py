@@ -18,20 +18,20 @@ from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
 from events import subjects
-from services.common.answer_links import AnswerLinks
-from services.common.bootstrap import bootstrap, nats_url
-from services.common.consumer import keep_ack_wait, subscribe_events
-from services.common.push_subscriptions import PushSubscriptions
-from services.common.roster_store import RosterHolder
-from services.common.service import BrokerService, Service, run_service, service_broker
-from services.common.settings import Settings
-from services.common.vapid import load_vapid
+from services.adapters.answer_links import AnswerLinks
+from services.adapters.consumer import keep_ack_wait, subscribe_events
+from services.adapters.push_subscriptions import PushSubscriptions
+from services.adapters.roster_store import RosterHolder
+from services.adapters.vapid import load_vapid
 from services.notifier.channels import Channel, WebhookChannel
 from services.notifier.handlers import Channels, Notifier
 from services.notifier.providers import sms_channel, voice_channel
 from services.notifier.push import WebPushChannel
 from services.notifier.rate_limit import PerPersonLimit
 from services.notifier.robots import DingTalkRobot, WeComRobot
+from services.runtime.bootstrap import bootstrap, nats_url
+from services.runtime.service import BrokerService, Service, run_service, service_broker
+from services.runtime.settings import Settings
 
 DURABLE = "notifier"
 PARTITIONS = 8

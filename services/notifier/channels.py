@@ -17,7 +17,7 @@ from typing import Protocol
 import httpx
 import structlog
 
-from services.common.signing import sign
+from services.adapters.signing import sign
 from services.notifier.content import PageContent
 
 log = structlog.get_logger("notifier")

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from events.models import ResponderAssigned
-from services.common.aggregate import CallState
-from services.common.roster import Roster
+from services.domain.aggregate import CallState
+from services.domain.roster import Roster
 
 
 @dataclass(frozen=True)

@@ -26,24 +26,24 @@ from typing import Any
 import structlog
 from nats.aio.client import Client
 
-from events import subjects
 from events.commands import RecordNotification
 from events.models import Fact, ResponderAssigned
-from services.common import metrics
-from services.common.aggregate import CallState, fold
-from services.common.answer_links import AnswerLinks
-from services.common.calls import Calls
-from services.common.clock import Clock, SystemClock
-from services.common.event_store import ConcurrencyConflict, StoredEvent
-from services.common.ids import derive
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.roster_store import RosterHolder
+from services.adapters.answer_links import AnswerLinks
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.roster_store import RosterHolder
+from services.domain.aggregate import CallState, fold
+from services.domain.calls import Calls
+from services.domain.clock import Clock, SystemClock
+from services.domain.event_store import ConcurrencyConflict, EventStore, StoredEvent
+from services.domain.ids import derive
 from services.notifier.channels import Channel, DeliveryFailed, Message, NotSetUp, Unreachable
 from services.notifier.content import PageContent, page_content
+from services.notifier.dead_letters import DeadLetters, JetStreamDeadLetters
 from services.notifier.pacing import Batch, Pacer, Page
 from services.notifier.rate_limit import PerPersonLimit
 from services.notifier.rules import Step, plan, recorded_methods, should_send
 from services.notifier.texts import markdown_text, sms_text, voice_text
+from services.runtime import metrics
 
 log = structlog.get_logger("notifier")
 LATEST_KEPT = 2000  # calls whose last seen state is kept, to record outcomes without a reload
@@ -75,9 +75,12 @@ async def _sleep_until(clock: Clock, at: datetime) -> None:
 
 
 class Notifier:
+    """``nc`` gives the store and the dead letters on JetStream; ``store=`` and ``dead_letters=``
+    stand in for them (tests on fakes pass ``nc=None`` and both)."""
+
     def __init__(
         self,
-        nc: Client,
+        nc: Client | None,
         rosters: RosterHolder,
         channels: Channels,
         limit: PerPersonLimit,
@@ -85,8 +88,14 @@ class Notifier:
         clock: Clock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep_until: Callable[[Clock, datetime], Awaitable[None]] = _sleep_until,
+        *,
+        store: EventStore | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
-        self.nc = nc
+        if store is None or dead_letters is None:
+            assert nc is not None, "give nc, or both store= and dead_letters="
+            store = JetStreamEventStore(nc) if store is None else store
+            dead_letters = JetStreamDeadLetters(nc) if dead_letters is None else dead_letters
         self.rosters = rosters
         self.channels = channels
         self.links = links
@@ -94,7 +103,8 @@ class Notifier:
         self.pacer = Pacer(limit)
         self.monotonic = monotonic
         self.sleep_until = sleep_until
-        self.store = JetStreamEventStore(nc)
+        self.store = store
+        self.dead_letters = dead_letters
         self.calls = Calls(self.store, self.clock)
         self._done: set[str] = set()  # dispatch ids whose every step ran here (fast path)
         self._running: dict[str, asyncio.Future[None]] = {}  # dispatch id -> later steps
@@ -221,7 +231,7 @@ class Notifier:
                 return
             attempt, error = exc.attempts, str(exc)
             for page in message.pages:
-                await self._dead_letter(page, method, message.text, error)
+                await self.dead_letters.put(page, method, message.text, error)
         for page in message.pages:
             await self._record(
                 RecordNotification(
@@ -260,6 +270,11 @@ class Notifier:
         while len(self._latest) > LATEST_KEPT:
             self._latest.popitem(last=False)
 
+    def wake(self) -> None:
+        """Look at held texts again now. The flusher wakes by itself when the next is due on
+        ``monotonic``; tests that move time by hand call this after moving it."""
+        self._wake.set()
+
     def _hold(self, page: Page) -> asyncio.Future[None]:
         log.warning("page_held", person=page.person_id, call_id=page.call_id, held=self.pacer.held_count)
         held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -294,20 +309,6 @@ class Notifier:
                 outcome.set_result(None)
             else:
                 outcome.set_exception(failure)
-
-    async def _dead_letter(self, page: PageContent, method: str, text: str, error: str) -> None:
-        await self.nc.jetstream().publish(
-            subjects.dead_letter_subject("notifier"),
-            text.encode(),
-            headers={
-                "Dispatch1310-Reason": error[:500],
-                "Dispatch1310-Subject": subjects.call_subject(page.call_id, ResponderAssigned.__name__),
-                "Dispatch1310-Consumer": "notifier",
-                "Dispatch1310-Method": method,
-            },
-        )
-        metrics.dead_lettered("notifier")
-        log.error("delivery_failed", person=page.person_id, call_id=page.call_id, method=method, error=error)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 import structlog
 
-from services.common.phones import NotAPhone, normalise_phone
-from services.common.settings import TWILIO_URL, HttpProvider, TwilioAccount
+from services.domain.phones import NotAPhone, normalise_phone
 from services.notifier.channels import Channel, DeliveryFailed, HttpSms, LoggingSms, Message
+from services.runtime.settings import TWILIO_URL, HttpProvider, TwilioAccount
 
 log = structlog.get_logger("notifier")
 

@@ -17,8 +17,8 @@ import httpx
 import structlog
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.common.push_subscriptions import PushSubscription, b64url_decode
-from services.common.vapid import VapidKeys
+from services.adapters.push_subscriptions import PushSubscription, b64url_decode
+from services.adapters.vapid import VapidKeys
 from services.notifier.channels import DeliveryFailed, Message, NotSetUp
 
 log = structlog.get_logger("notifier")

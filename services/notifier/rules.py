@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from events.models import CallEvent, NotificationFailed, NotificationSent, ResponderAssigned
-from services.common.aggregate import CallState
-from services.common.roster import Person, Roster
+from services.domain.aggregate import CallState
+from services.domain.roster import Person, Roster
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.common.labels import KIND_TEXT, LEVEL_TEXT
+from services.domain.labels import KIND_TEXT, LEVEL_TEXT
 from services.notifier.content import PageContent
 
 DRILL = "【演练 DRILL】"

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from services.common.roster import Roster
+from services.domain.roster import Roster
 from services.simulator.scenario import Behaviour, CallWave, Scenario
 
 

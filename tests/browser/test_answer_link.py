@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from services.common.answer_links import AnswerLinks, load_link_key
+from services.adapters.answer_links import AnswerLinks, load_link_key
 from tests.browser.conftest import PHONE, assert_accessible, shot
 from tests.conftest import System
 

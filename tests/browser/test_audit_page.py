@@ -12,11 +12,11 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from events.commands import RecordNotification
-from services.common.calls import Calls
-from services.common.clock import SystemClock
-from services.common.embedded_nats import EmbeddedNats
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.settings import Settings, Targets
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.domain.calls import Calls
+from services.domain.clock import SystemClock
+from services.runtime.settings import Settings, Targets
 from tests.browser.conftest import assert_accessible, shot
 from tests.conftest import System
 from tests.support import bearer, make_settings

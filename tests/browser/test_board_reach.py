@@ -6,9 +6,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from events.commands import RecordNotification
-from services.common.calls import Calls
-from services.common.clock import SystemClock
-from services.common.jetstream_store import JetStreamEventStore
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.domain.calls import Calls
+from services.domain.clock import SystemClock
 from tests.browser.conftest import shot
 from tests.conftest import System
 

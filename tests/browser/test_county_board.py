@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from services.common.embedded_nats import EmbeddedNats
-from services.common.roster import DEMO_ROSTER
-from services.common.settings import Settings, Targets
+from services.adapters.embedded_nats import EmbeddedNats
+from services.domain.roster import DEMO_ROSTER
+from services.runtime.settings import Settings, Targets
 from tests.browser.conftest import assert_accessible, shot
 from tests.conftest import System
 from tests.support import bearer, make_settings

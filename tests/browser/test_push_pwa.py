@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, expect
 
-from services.common.aggregate import fold
-from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.embedded_nats import EmbeddedNats
-from services.common.roster import load_roster_file
-from services.common.settings import Settings, Targets
+from services.adapters.answer_links import AnswerLinks, load_link_key
+from services.adapters.embedded_nats import EmbeddedNats
+from services.domain.aggregate import fold
+from services.domain.roster import load_roster_file
 from services.notifier.content import page_content
+from services.runtime.settings import Settings, Targets
 from tests.conftest import System
 from tests.support import make_settings, wait_for
 

@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
-from services.common.embedded_nats import EmbeddedNats
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.settings import Targets
-from services.common.streams import connect, ensure_streams
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
+from services.runtime.settings import Targets
 from tests.chromium import assert_accessible, chromium, shot
 from tests.conftest import System
 from tests.support import EventLog, bearer, make_settings, running, serving_intake, wait_for

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.common.event_store import ConcurrencyConflict, EventStore, InMemoryEventStore
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.streams import connect, ensure_streams
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.streams import connect, ensure_streams
+from services.domain.event_store import ConcurrencyConflict, EventStore, InMemoryEventStore
 from tests.factories import note, raised
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 
 from services.bench.system import process_system
-from services.common.settings import Settings
 from services.intake.app import create_app
+from services.runtime.settings import Settings
 
 # The schema comes from the app itself (no server needed to build it).
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())

@@ -15,12 +15,12 @@ import httpx
 import nats
 import pytest
 
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.verify import verify_stream
 from services.audit.replay import replay
 from services.bench.system import process_system
-from services.common.invariants import Limits
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.processes import wait_healthy
-from services.common.verify import verify_stream
+from services.domain.invariants import Limits
+from services.runtime.processes import wait_healthy
 from tests.support import expected_misses, wait_for
 
 pytestmark = pytest.mark.chaos

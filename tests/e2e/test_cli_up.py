@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from services.common.embedded_nats import free_port
-from services.common.processes import wait_healthy
+from services.adapters.embedded_nats import free_port
+from services.runtime.processes import wait_healthy
 
 
 def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services.common.embedded_nats import free_port
+from services.adapters.embedded_nats import free_port
 from tests.operator_metrics import samples, value
 
 CALL = {"caller": {"name": "王阿姨", "phone": "13800000000"}, "building_id": "b12", "kind": "flood"}

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
+from services.adapters.embedded_nats import EmbeddedNats
 from services.audit.app import build as build_audit
-from services.common.embedded_nats import EmbeddedNats
-from services.common.settings import Settings, Targets
+from services.runtime.settings import Settings, Targets
 from tests.chromium import chromium, shot
 from tests.conftest import System
 from tests.support import bearer, make_settings, running

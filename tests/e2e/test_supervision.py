@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from services.common.embedded_nats import free_port
+from services.adapters.embedded_nats import free_port
 
 
 def _processes_of(marker: str) -> list[int]:

@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from services.common.embedded_nats import free_port
-from services.common.settings import DEV_WEBHOOK_SECRET
-from services.common.signing import sign as webhook_signature
+from services.adapters.embedded_nats import free_port
+from services.adapters.signing import sign as webhook_signature
+from services.runtime.settings import DEV_WEBHOOK_SECRET
 
 
 def _children(pid: int) -> list[str]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from services.common.embedded_nats import free_port
-from services.common.processes import wait_healthy
+from services.adapters.embedded_nats import free_port
+from services.runtime.processes import wait_healthy
 
 G1 = {"Authorization": "Bearer demo-g1"}
 G3 = {"Authorization": "Bearer demo-g3"}

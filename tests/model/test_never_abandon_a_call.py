@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.settings import Targets
+from services.runtime.settings import Targets
 from tests.inprocess import InProcessSystem
 
 BUILDINGS = ("b12", "b14", "b21", "b22", None)

@@ -50,3 +50,20 @@ async def test_the_watchdog_does_not_page_a_call_whose_merge_is_being_written() 
     assert state.merged_into == first
     assert not state.assignments, "the merged call was dispatched on its own"
     assert system.check().ok
+
+
+async def test_a_call_cancelled_before_the_dispatcher_saw_it_joins_nothing() -> None:
+    """A neighbour taps and cancels at once (or the raise is handled late, after a restart):
+    the cancelled call must not join the building's open call (its caller and kind would be
+    added to an emergency they are no longer part of)."""
+    system = InProcessSystem(random.Random(3))
+    system.duplicate_rate = system.crash_rate = 0.0
+    first = await system.raise_call("b12", "flood")
+    await system.settle()
+    second = await system.raise_call("b12", "fire")
+    await system.close(second, "cancel")
+    await system.settle()
+
+    assert second not in (await system.state(first)).joined
+    assert (await system.state(second)).status == "cancelled"
+    assert system.check().ok

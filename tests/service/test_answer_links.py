@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 
 from events.commands import TimeOutDispatch
-from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.calls import Calls
-from services.common.clock import SystemClock
-from services.common.jetstream_store import JetStreamEventStore
+from services.adapters.answer_links import AnswerLinks, load_link_key
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.domain.calls import Calls
+from services.domain.clock import SystemClock
 from tests.conftest import System
 
 

@@ -11,13 +11,13 @@ from nats.aio.client import Client
 
 from events import commands as c
 from events.models import AvailabilityChanged, DutyOverrideSet, StageTimes
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.responder_facts import append_fact
 from services.audit.app import AuditService
 from services.audit.app import build as build_audit
 from services.audit.replay import replay
-from services.common.calls import Calls
-from services.common.clock import SystemClock
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.responder_facts import append_fact
+from services.domain.calls import Calls
+from services.domain.clock import SystemClock
 from tests.service.conftest import System
 from tests.support import bearer, running, wait_for
 

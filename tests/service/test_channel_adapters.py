@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.common.embedded_nats import free_port
-from services.common.settings import SettingsError, load_settings
+from services.adapters.embedded_nats import free_port
 from services.notifier.channels import Channel, DeliveryFailed, HttpSms, LoggingSms, Message
 from services.notifier.content import PageContent
 from services.notifier.providers import (
@@ -30,6 +29,7 @@ from services.notifier.providers import (
     voice_channel,
 )
 from services.notifier.robots import DingTalkRobot, WeComRobot
+from services.runtime.settings import SettingsError, load_settings
 from tests.support import serving_fake
 
 Handler = Callable[[Request, bytes], Awaitable[Response]]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from services.adapters.embedded_nats import free_port
 from services.audit.app import build as build_audit
 from services.cli.main import main
-from services.common.embedded_nats import free_port
 from tests.service.conftest import System
 from tests.support import bearer, running, wait_for
 

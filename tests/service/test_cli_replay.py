@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from services.adapters.embedded_nats import EmbeddedNats, free_port
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.adapters.streams import connect, ensure_streams
 from services.audit.app import build as build_audit
 from services.cli.main import main
-from services.common.embedded_nats import EmbeddedNats, free_port
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-from services.common.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
 from tests.support import EventLog, make_settings, running, serving_intake
 

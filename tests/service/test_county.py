@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.verify import verify_stream
 from services.audit.app import build as build_audit
-from services.common.embedded_nats import EmbeddedNats
-from services.common.invariants import Limits
-from services.common.roster import DEMO_ROSTER, load_roster_file
-from services.common.settings import Settings
-from services.common.verify import verify_stream
+from services.domain.invariants import Limits
+from services.domain.roster import DEMO_ROSTER, load_roster_file
+from services.runtime.settings import Settings
 from services.simulator.runner import Simulation
 from services.simulator.scenario import load_scenario
 from tests.service.conftest import System

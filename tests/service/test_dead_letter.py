@@ -37,8 +37,8 @@ async def test_a_forged_event_is_dead_lettered_and_never_believed(system: System
 
     from events import codec
     from events.models import CallResolved
-    from services.common.invariants import Limits
-    from services.common.verify import verify_stream
+    from services.adapters.verify import verify_stream
+    from services.domain.invariants import Limits
 
     js = system.nc.jetstream()
     dead = await js.subscribe(

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from services.common.embedded_nats import free_port
+from services.adapters.embedded_nats import free_port
 from services.intake.device_auth import sign
 from tests.service.conftest import System
 from tests.support import serving_intake
@@ -98,22 +98,3 @@ async def test_ten_sos_in_a_row_make_one_call_with_the_newest_position(system: S
     alerts = await system.log.wait_type(first, "DeviceAlertReceived", count=9)
     assert len(alerts) == 9
     assert (await system.log.types(first)).count("CallRaised") == 1
-
-
-async def test_fire_pages_the_building_and_professionals_within_a_second(system: System) -> None:
-    started = time.monotonic()
-    call_id = (await system.raise_call("b12", kind="fire"))["call_id"]
-    assigned = await system.log.wait_type(call_id, "ResponderAssigned", count=3, timeout=1.0)
-    assert time.monotonic() - started < 1.0
-    assert {(a.responder_id, a.level) for a in assigned} == {
-        ("g1", "building"),
-        ("r1", "professional"),
-        ("r2", "professional"),
-    }
-
-
-async def test_dispute_pages_the_mediation_team(system: System) -> None:
-    call_id = (await system.raise_call("b21", kind="dispute"))["call_id"]
-    assigned = await system.log.wait_type(call_id, "ResponderAssigned", count=2)
-    team = [a for a in assigned if a.team_id == "mediation"]
-    assert [a.responder_id for a in team] == ["t1"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from tests.service.conftest import System
@@ -28,32 +27,16 @@ async def test_away_member_is_skipped_without_waiting(system: System) -> None:
     assert "g1" not in [a.responder_id for a in assigned]
 
 
-async def test_everyone_away_escalates_to_district_at_once(system: System) -> None:
-    for person in ("g3", "v2"):
-        await set_away(system, person)
-    started = time.monotonic()
-    call_id = (await system.raise_call("b14"))["call_id"]
-    escalation = (await system.log.wait_type(call_id, "EscalationRaised", timeout=1.0))[0]
-    assert escalation.reason == "no_one_available" and escalation.to_level == "district"
-    await system.log.wait_type(call_id, "ResponderAssigned", timeout=1.0)
-    assert time.monotonic() - started < 1.0
-
-
-async def test_away_until_passes_and_the_person_is_paged_again(system: System) -> None:
-    await set_away(system, "g4", until=datetime.now(UTC) + timedelta(seconds=0.6))
+async def test_away_until_is_respected_and_listed(system: System) -> None:
+    """Away until a time: skipped while away and listed so. That the person is paged again once
+    it passes is tested on a manual clock (tests/handlers/test_dispatcher.py, tests/unit/test_duty.py)."""
+    until = datetime.now(UTC) + timedelta(hours=1)
+    await set_away(system, "g4", until=until)
     first = (await system.raise_call("b21"))["call_id"]
     assert (await system.log.wait_type(first, "ResponderAssigned"))[0].level == "district"
-    await system.http.post(f"/api/calls/{first}/resolve", json={"outcome": "handled"}, headers=SUPERVISOR)
-    rows = await system.http.get("/api/responders", headers=SUPERVISOR)
-    assert next(r for r in rows.json() if r["id"] == "g4")["status"] == "away"
-
-    async def g4_available() -> bool:
-        rows = (await system.http.get("/api/responders", headers=SUPERVISOR)).json()
-        return next(r for r in rows if r["id"] == "g4")["status"] == "available"
-
-    await wait_for(g4_available, timeout=3, what="g4 back from away")
-    second = (await system.raise_call("b21"))["call_id"]
-    assert (await system.log.wait_type(second, "ResponderAssigned"))[0].responder_id == "g4"
+    rows = (await system.http.get("/api/responders", headers=SUPERVISOR)).json()
+    g4 = next(r for r in rows if r["id"] == "g4")
+    assert g4["status"] == "away" and datetime.fromisoformat(g4["until"]) == until
 
 
 async def test_responder_status_list_shows_busy_and_refuses_responders(system: System) -> None:

@@ -3,41 +3,41 @@
 Beyond the address's budget of new phones (5 per 10 minutes), raises are still stored (201)
 but held: nobody is paged, no deadline escalates them, the duty officer on duty is paged once
 for the flood, and the board shows them held for one-tap triage: dispatch or false alarm.
+
+Here through the HTTP API on a real server; that held calls wait for the desk while every due
+time passes, and a released call's clock starts at its release, is tested on a manual clock
+(tests/handlers/test_dispatcher.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
-from services.common.invariants import Limits
-from services.common.verify import verify_stream
-from services.deadlines.app import build as build_deadlines
+from services.adapters.verify import verify_stream
+from services.domain.invariants import Limits
 from tests.service.conftest import System
-from tests.support import bearer, make_settings, running, wait_for
+from tests.support import bearer, make_settings
 
 DESK = bearer("demo-supervisor")
 
 
 @pytest.fixture
 def system_settings(nats_server, tmp_path):  # type: ignore[no-untyped-def]
-    from services.common.settings import Targets
+    from services.runtime.settings import Targets
 
+    # Deadlines far away: nothing falls due during the test (no deadline service runs).
     return make_settings(
-        nats_server.url, tmp_path, new_phones_per_address=5, targets=Targets(1, 2, 3), merge_window_s=0.001
+        nats_server.url,
+        tmp_path,
+        new_phones_per_address=5,
+        targets=Targets(600, 1200, 1800),
+        merge_window_s=0.001,
     )
 
 
-@pytest.fixture
-async def clocked(system: System) -> AsyncIterator[System]:
-    async with running(await build_deadlines(system.settings)):
-        yield system
-
-
-async def test_a_flood_of_new_phones_is_held_for_the_desk_and_loses_nothing(clocked: System) -> None:
-    system = clocked
+async def test_a_flood_of_new_phones_is_held_for_the_desk_and_loses_nothing(system: System) -> None:
     buildings = ["b12", "b14", "b21", "b22"]
     calls = []
     for n in range(9):  # one address, nine "residents", each a new phone, different buildings
@@ -61,12 +61,6 @@ async def test_a_flood_of_new_phones_is_held_for_the_desk_and_loses_nothing(cloc
     board = (await system.http.get("/api/board", headers=DESK)).json()
     held = {row["call_id"] for row in board["calls"] if row["held"]}
     assert held == {call["call_id"] for call in flood}
-    # Every stage of every call falls due (targets 1/2/3 s): the genuine ones miss theirs...
-    last_genuine = genuine[-1]["call_id"]
-    await wait_for(lambda: _missed_onsite(system, last_genuine), timeout=10, what="genuine calls' deadlines")
-    for call in flood[1:]:  # ...the held ones wait for the desk
-        types = await system.log.types(call["call_id"])
-        assert "ResponderAssigned" not in types and "DeadlineMissed" not in types, types
     # Triage: one is genuine (dispatched now, its clock started afresh), one a false alarm.
     released = await system.http.post(f"/api/calls/{flood[1]['call_id']}/release", json={}, headers=DESK)
     assert released.status_code == 200 and released.json()["held"] is False
@@ -83,19 +77,5 @@ async def test_a_flood_of_new_phones_is_held_for_the_desk_and_loses_nothing(cloc
         f"/api/calls/{flood[3]['call_id']}/release", json={}, headers=bearer("demo-g1")
     )
     assert refused.status_code == 403
-    await wait_for(
-        lambda: _released_missed(system, flood[1]["call_id"]), timeout=10, what="the released call's clock"
-    )
     report, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
     assert report.ok, report.violations
-
-
-async def _missed_onsite(system: System, call_id: str) -> bool:
-    events = await system.log.of(call_id)
-    return any(
-        getattr(i.event, "stage", None) == "onsite" for i in events if i.event.type == "DeadlineMissed"
-    )
-
-
-async def _released_missed(system: System, call_id: str) -> bool:
-    return "DeadlineMissed" in await system.log.types(call_id)

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.embedded_nats import EmbeddedNats
-from services.common.settings import Settings
-from services.common.signing import sign as webhook_signature
+from services.adapters.answer_links import AnswerLinks, load_link_key
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.signing import sign as webhook_signature
+from services.runtime.settings import Settings
 from tests.service.conftest import System
 from tests.support import bearer, make_settings
 

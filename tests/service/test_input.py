@@ -11,11 +11,11 @@ from dataclasses import replace
 import pytest
 from nats.aio.client import Client
 
-from services.common.clock import ManualClock
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.settings import Settings
-from services.common.streams import CLOCK_SLACK_S, ensure_streams
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.streams import CLOCK_SLACK_S, ensure_streams
+from services.domain.clock import ManualClock
 from services.intake.device_auth import WINDOW_S, sign
+from services.runtime.settings import Settings
 from tests.service.conftest import System
 from tests.service.test_devices import SECRET, signed, sos
 from tests.support import EventLog, bearer, serving_intake

@@ -3,58 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from tests.service.conftest import System
 from tests.support import bearer, wait_for
 
 
-async def test_raise_assigns_a_named_contact_within_a_second(system: System) -> None:
-    started = time.monotonic()
+async def test_raise_assigns_a_named_contact_shown_to_the_resident(system: System) -> None:
+    """The dispatcher's smoke test on the real server (its paging rules are tested on fakes, in
+    tests/handlers; its latency is measured by ``dispatch1310 bench``, not asserted here)."""
     call = await system.raise_call("b12")
-    shared = await system.log.wait_type(call["call_id"], "ContactShared", timeout=1.0)
-    assert time.monotonic() - started < 1.0
+    shared = await system.log.wait_type(call["call_id"], "ContactShared")
     assert shared[0].responder_id == "g1"
     view = (await system.http.get(f"/api/calls/{call['call_id']}")).json()
     assert view["contact"] == {"id": "g1", "name": "网格员 杨帆", "phone": "13600000001"}
     assert view["stages"]["contact"]["met_at"] is not None
     assert view["status"] == "open" and view["level"] == "building"
-
-
-async def test_decline_pages_the_next_candidate(system: System) -> None:
-    call_id = (await system.raise_call("b12"))["call_id"]
-    await system.log.wait_type(call_id, "ResponderAssigned")
-    response = await system.http.post(
-        f"/api/calls/{call_id}/decline",
-        json={"responder_id": "g1", "note": "在外地"},
-        headers=bearer("demo-g1"),
-    )
-    assert response.status_code == 200, response.text
-    assigned = await system.log.wait_type(call_id, "ResponderAssigned", count=2)
-    assert [a.responder_id for a in assigned] == ["g1", "g2"]
-    view = (await system.http.get(f"/api/calls/{call_id}")).json()
-    assert view["contact"]["id"] == "g2"
-
-
-async def test_exhausted_building_escalates_to_the_whole_district(system: System) -> None:
-    call_id = (await system.raise_call("b14"))["call_id"]
-    for person in ("g3", "v2"):
-        await wait_for(lambda p=person: _assigned_to(system, call_id, p), what=f"{person} paged")
-        response = await system.http.post(
-            f"/api/calls/{call_id}/decline", json={"responder_id": person}, headers=bearer(f"demo-{person}")
-        )
-        assert response.status_code == 200, response.text
-    escalation = (await system.log.wait_type(call_id, "EscalationRaised"))[0]
-    assert (escalation.from_level, escalation.to_level, escalation.reason) == (
-        "building",
-        "district",
-        "exhausted",
-    )
-    await system.log.wait_type(call_id, "ResponderAssigned", count=5)
-    district = [
-        e.responder_id for e in await _events(system, call_id, "ResponderAssigned") if e.level == "district"
-    ]
-    assert district == ["p1", "p2", "p3"]
 
 
 async def test_unknown_building_is_dispatched_at_district_level(system: System) -> None:
@@ -212,17 +175,9 @@ async def test_caller_cancels_with_the_call_secret_only(system: System) -> None:
     assert again.status_code == 409
 
 
-async def _events(system: System, call_id: str, event_type: str) -> list:
-    return [i.event for i in await system.log.of(call_id) if i.event.type == event_type]
-
-
-async def _assigned_to(system: System, call_id: str, person: str) -> bool:
-    return any(e.responder_id == person for e in await _events(system, call_id, "ResponderAssigned"))
-
-
 async def test_a_roster_reload_does_not_change_an_open_calls_policy(system: System) -> None:
-    from services.common.roster import load_roster_file
-    from services.common.roster_store import RosterHolder, publish_roster
+    from services.adapters.roster_store import RosterHolder, publish_roster
+    from services.domain.roster import load_roster_file
 
     first = load_roster_file(None)  # published by the intake at start, policy "default-1"
     changed = first.model_copy(

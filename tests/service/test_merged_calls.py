@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.common.invariants import Limits
-from services.common.settings import Targets
-from services.common.verify import verify_stream
+from services.adapters.verify import verify_stream
 from services.deadlines.app import build as build_deadlines
+from services.domain.invariants import Limits
+from services.runtime.settings import Targets
 from tests.service.conftest import System
 from tests.support import running
 
@@ -67,29 +67,5 @@ async def test_a_merged_fire_survives_the_cancel_of_the_call_it_joined(clocked: 
         f"/api/calls/{fire_id}/cancel", json={}, headers={"X-Call-Secret": fire["secret"]}
     )
     assert done.status_code == 200 and done.json()["status"] == "cancelled"
-    report, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
-    assert report.ok, report.violations
-
-
-async def test_a_merged_call_is_resolved_with_the_call_it_joined_when_that_is_handled(
-    clocked: System,
-) -> None:
-    system = clocked
-    first = await system.raise_call("b14", kind="flood")
-    await system.log.wait_type(first["call_id"], "ContactShared", timeout=10)
-    second = await system.raise_call("b14", kind="flood", caller={"name": "邻居", "phone": "13800000009"})
-    await system.log.wait_type(second["call_id"], "CallMerged", timeout=10)
-    # While merged, the second resident sees the first call's contact, and an open call.
-    view = (await system.http.get(f"/api/calls/{second['call_id']}")).json()
-    assert view["status"] == "open" and view["merged_into"] == first["call_id"] and view["contact"]
-    resolved = await system.http.post(
-        f"/api/calls/{first['call_id']}/resolve",
-        json={"outcome": "handled", "note": "水已排"},
-        headers={"Authorization": "Bearer demo-supervisor"},
-    )
-    assert resolved.status_code == 200, resolved.text
-    (closed,) = await system.log.wait_type(second["call_id"], "CallResolved", timeout=10)
-    assert closed.by == "s1" and closed.outcome == "handled"
-    assert (await system.http.get(f"/api/calls/{second['call_id']}")).json()["status"] == "resolved"
     report, _ = await verify_stream(system.nc, datetime.now(UTC), Limits(notifications=False))
     assert report.ok, report.violations

@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 from nats.js.api import ConsumerConfig
 
+from services.adapters import restart_point
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.adapters.restart_point import RestartPoint
+from services.adapters.streams import connect, ensure_streams
 from services.audit.app import AuditService
 from services.audit.app import build as build_audit
-from services.common.embedded_nats import EmbeddedNats
-from services.common.event_store import StoreUnavailable
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-from services.common.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
+from services.domain.event_store import StoreUnavailable
 from tests.factories import raised
 from tests.support import EventLog, make_settings, running, serving_intake, wait_for
 
@@ -119,4 +121,27 @@ async def test_a_service_cannot_touch_another_services_durable_consumer(
     finally:
         await dispatcher.close()
         await deadlines.close()
+        await admin.close()
+
+
+async def test_each_follower_saves_its_own_restart_point_and_no_one_elses(
+    secured: tuple[EmbeddedNats, dict[str, str]],
+) -> None:
+    server, passwords = secured
+    admin = await connect(url(server, passwords, ADMIN), "admin")
+    await ensure_streams(admin.jetstream(), update=True)
+    point = RestartPoint(1, 0, "created")
+    try:
+        for service, own in (("dispatcher", "dispatcher"), ("deadlines", "deadlines"), ("intake", "board")):
+            nc = await connect(url(server, passwords, service), service)
+            try:
+                await restart_point.save(nc, own, point)
+                assert await restart_point.load(admin, own) == point
+                other = {"dispatcher": "deadlines", "deadlines": "board", "board": "dispatcher"}[own]
+                with pytest.raises(Exception):  # noqa: B017 - refused (a timeout, no ack)
+                    await restart_point.save(nc, other, RestartPoint(99, 98, "created"))
+                assert await restart_point.load(admin, other) in (None, point)
+            finally:
+                await nc.close()
+    finally:
         await admin.close()

@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.consumer import partition_of
-from services.common.ids import call_id_for_key
-from services.common.signing import sign as webhook_signature
+from services.adapters.answer_links import AnswerLinks, load_link_key
+from services.adapters.consumer import partition_of
+from services.adapters.signing import sign as webhook_signature
+from services.domain.ids import call_id_for_key
 from services.notifier.channels import HttpSms, Message, WebhookChannel
 from services.notifier.content import PageContent
 from services.notifier.rate_limit import PerPersonLimit
@@ -77,8 +77,8 @@ async def test_webhook_is_signed_and_retried_after_a_500() -> None:
 
 
 async def test_webhook_gives_up_after_the_limit(system: System) -> None:
-    from services.common.roster import load_roster_file
-    from services.common.roster_store import RosterHolder
+    from services.adapters.roster_store import RosterHolder
+    from services.domain.roster import load_roster_file
     from services.notifier.handlers import Channels, Notifier
 
     async with receiver([500] * 10) as fake, httpx.AsyncClient() as http:
@@ -166,7 +166,7 @@ class StuckSms:
 
 
 async def test_a_hung_delivery_holds_up_only_its_own_call(system: System) -> None:
-    from services.common.phones import normalise_phone
+    from services.domain.phones import normalise_phone
     from services.notifier.app import PARTITIONS, build
     from tests.support import running
 

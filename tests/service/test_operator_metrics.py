@@ -3,10 +3,10 @@ ship against it: every metric they name is exported by a running system."""
 
 from __future__ import annotations
 
+from services.adapters.streams import connect
 from services.audit.app import AuditService
-from services.common.clock import SystemClock
-from services.common.streams import connect
 from services.deadlines.app import build as build_deadlines
+from services.domain.clock import SystemClock
 from services.notifier.app import build as build_notifier
 from services.notifier.channels import LoggingSms
 from tests.operator_metrics import alert_rules, dashboard_exprs, metric_names, samples, value
@@ -39,7 +39,11 @@ async def test_every_metric_the_alerts_and_dashboard_name_is_exported(system: Sy
         async def complete() -> dict | None:
             page = samples(await scrape(system))
             missing = named - page.keys()
-            return page if not missing and value(page, "dispatch1310_checkpoint_age_seconds") < 5 else None
+            return (
+                page
+                if not missing and value(page, "dispatch1310_checkpoint_age_seconds", service="audit") < 5
+                else None
+            )
 
         page = await wait_for(complete, timeout=20, what="every metric named in deploy/ with samples")
 

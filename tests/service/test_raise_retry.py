@@ -15,13 +15,13 @@ import pytest
 from nats.aio.client import Client
 
 from events.models import CallEvent
-from services.common.clock import ManualClock
-from services.common.event_store import StoreUnavailable
-from services.common.ids import call_id_for_key
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.phones import normalise_phone
-from services.common.settings import Settings
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.domain.clock import ManualClock
+from services.domain.event_store import StoreUnavailable
+from services.domain.ids import call_id_for_key
+from services.domain.phones import normalise_phone
 from services.intake import deps as intake_deps
+from services.runtime.settings import Settings
 from tests.support import EventLog, serving_intake
 
 PHONE = "13800000123"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from services.common.embedded_nats import EmbeddedNats
-from services.common.roster import DEMO_ROSTER
-from services.common.settings import Settings
+from services.adapters.embedded_nats import EmbeddedNats
+from services.domain.roster import DEMO_ROSTER
+from services.runtime.settings import Settings
 from tests.service.conftest import System
 from tests.support import bearer, make_settings
 

@@ -6,9 +6,9 @@ import json
 
 from nats.aio.client import Client
 
-from services.common.jetstream_store import read_messages
-from services.common.roster import load_roster_file, parse_roster
-from services.common.roster_store import publish_configured_roster, publish_roster, read_roster
+from services.adapters.jetstream_store import read_messages
+from services.adapters.roster_store import publish_configured_roster, publish_roster, read_roster
+from services.domain.roster import load_roster_file, parse_roster
 
 OTHER = (
     '{"community": {"id": "c", "name": "C"}, "supervisors": [{"id": "s1", "name": "S", "token": "t"}],'

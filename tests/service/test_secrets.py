@@ -15,13 +15,13 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from services.adapters.embedded_nats import EmbeddedCluster, EmbeddedNats
+from services.adapters.jetstream_store import read_messages
+from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.adapters.streams import connect, ensure_streams
 from services.audit.app import build as build_audit
-from services.common.embedded_nats import EmbeddedCluster, EmbeddedNats
-from services.common.jetstream_store import read_messages
-from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-from services.common.roster import load_roster_file
-from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
+from services.domain.roster import load_roster_file
+from services.runtime.settings import Settings
 from tests.service.conftest import System
 from tests.service.test_devices import SECRET, signed, sos
 from tests.support import make_settings, running, serving_intake, wait_for

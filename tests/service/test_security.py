@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.common.embedded_nats import EmbeddedNats
+from services.adapters.embedded_nats import EmbeddedNats
 from tests.service.conftest import System
 from tests.support import bearer, wait_for
 

@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from events import subjects
-from services.common.embedded_nats import EmbeddedNats, free_port
+from services.adapters.embedded_nats import EmbeddedNats, free_port
 from tests.support import wait_for
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from services.adapters.verify import verify_stream
 from services.audit.app import build as build_audit
-from services.common.invariants import Limits
-from services.common.roster import load_roster_file
-from services.common.verify import verify_stream
+from services.domain.invariants import Limits
+from services.domain.roster import load_roster_file
 from services.simulator.runner import Simulation
 from services.simulator.scenario import Behaviour, CallWave, Scenario, load_scenario
 from tests.service.conftest import System

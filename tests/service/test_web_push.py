@@ -28,12 +28,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.embedded_nats import EmbeddedNats
-from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-from services.common.push_subscriptions import PushSubscription, PushSubscriptions
-from services.common.streams import connect, ensure_streams
-from services.common.vapid import KEY_FILE, load_vapid
+from services.adapters.answer_links import AnswerLinks, load_link_key
+from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.adapters.push_subscriptions import PushSubscription, PushSubscriptions
+from services.adapters.streams import connect, ensure_streams
+from services.adapters.vapid import KEY_FILE, load_vapid
 from services.notifier.channels import DeliveryFailed, Message
 from services.notifier.content import PageContent
 from services.notifier.push import WebPushChannel

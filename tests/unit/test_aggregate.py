@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from events import commands as c
 from events.models import STAGES
-from services.common.aggregate import (
+from services.domain.aggregate import (
     ENGAGED,
     CallNotFound,
     CallState,
@@ -21,7 +21,7 @@ from services.common.aggregate import (
     evolve,
     fold,
 )
-from services.common.ids import SequentialIds
+from services.domain.ids import SequentialIds
 from tests.factories import T0, raised
 
 IDS = SequentialIds()

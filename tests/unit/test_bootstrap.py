@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from services.cli.main import main
-from services.common.bootstrap import bootstrap, webhook_secret
-from services.common.settings import (
+from services.runtime.bootstrap import bootstrap, webhook_secret
+from services.runtime.settings import (
     DEV_WEBHOOK_SECRET,
     HttpProvider,
     Settings,

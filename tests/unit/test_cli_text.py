@@ -15,15 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.models import CALL_EVENT_TYPES, CallEvent, StageTimes
+from services.adapters.nats_auth import stream_url
 from services.cli.commands.calls import timeline_text
 from services.cli.http_client import detail_of
 from services.cli.localtime import TimeInputError, local, parse_until
 from services.cli.names import Names
 from services.cli.table import render, width
-from services.common.event_store import StoredEvent
-from services.common.nats_auth import stream_url
-from services.common.settings import SettingsError, load_settings, parse_timezone
+from services.domain.event_store import StoredEvent
 from services.intake.views import timeline_view
+from services.runtime.settings import SettingsError, load_settings, parse_timezone
 from tests.factories import raised
 
 SHANGHAI = parse_timezone("Asia/Shanghai")

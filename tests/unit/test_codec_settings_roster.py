@@ -9,8 +9,8 @@ import pytest
 
 from events import codec
 from events.models import CallRaised
-from services.common.roster import RosterError, keyed_hash, load_roster_file, parse_roster, sha256_hex
-from services.common.settings import SettingsError, Targets, load_settings
+from services.domain.roster import RosterError, keyed_hash, load_roster_file, parse_roster, sha256_hex
+from services.runtime.settings import SettingsError, Targets, load_settings
 from tests.factories import raised
 
 

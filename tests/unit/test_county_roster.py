@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from events import commands as c
-from services.common.aggregate import CallState, decide, evolve
-from services.common.ids import SequentialIds
-from services.common.roster import DEMO_ROSTER, RosterError, load_roster_file, parse_roster
 from services.dispatcher.domain import Availability, plan
+from services.domain.aggregate import CallState, decide, evolve
+from services.domain.ids import SequentialIds
+from services.domain.roster import DEMO_ROSTER, RosterError, load_roster_file, parse_roster
 from tests.factories import T0, raised
 
 COUNTY_FILE = DEMO_ROSTER.with_name("demo_county.yaml")

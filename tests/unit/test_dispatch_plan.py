@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from events import commands as c
 from events.models import CallResolved
-from services.common.aggregate import CallState, decide, evolve, fold
-from services.common.ids import SequentialIds
-from services.common.roster import load_roster_file
 from services.dispatcher.building_calls import BuildingCalls
 from services.dispatcher.domain import Availability, could_page, duplicate_of, plan
+from services.domain.aggregate import CallState, decide, evolve, fold
+from services.domain.ids import SequentialIds
+from services.domain.roster import load_roster_file
 from tests.factories import T0, raised
 
 ROSTER = load_roster_file(None)
@@ -123,7 +123,7 @@ def test_a_neighbour_stored_second_but_stamped_first_is_still_a_duplicate() -> N
 
 
 def test_the_call_keeps_the_policy_it_was_raised_under() -> None:
-    from services.common.roster import EscalationPolicy, LevelPolicy
+    from services.domain.roster import EscalationPolicy, LevelPolicy
 
     state = fold("c1", [raised("c1", building_id="b12", kind="fire")])
     old = EscalationPolicy(

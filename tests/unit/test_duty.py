@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from events.models import AvailabilityChanged, DutyOverrideSet
-from services.common.duty import DutyBook, community_order, on_duty
-from services.common.roster import Community, Person, Rotation
+from services.domain.duty import DutyBook, community_order, on_duty
+from services.domain.roster import Community, Person, Rotation
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PEOPLE = tuple(Person(id=f"c{i}", name=f"官{i}", phone=f"1{i}") for i in (1, 2, 3))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
-from services.common.follow import StreamFollower
+from services.adapters.follow import StreamFollower
 from tests.factories import note, raised
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.common.phones import NotAPhone, normalise_phone
-from services.common.streams import CLOCK_SLACK_S, DEVICE_LEDGER_TTL_S
+from services.adapters.streams import CLOCK_SLACK_S, DEVICE_LEDGER_TTL_S
+from services.domain.phones import NotAPhone, normalise_phone
 from services.intake.device_auth import WINDOW_S, DeviceAuthError, sign, verify
 from services.intake.schemas import NoteIn, RaiseCallIn
 from services.intake.text import clean_name, clean_note

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.aggregate import CallNotFound, DomainError, InvalidTransition, NotDispatchedToYou
+from services.domain.aggregate import CallNotFound, DomainError, InvalidTransition, NotDispatchedToYou
 from services.intake.errors import http_error
 
 

@@ -18,7 +18,7 @@ from events.models import (
     NotificationSent,
     ResponderAssigned,
 )
-from services.common.invariants import Limits, Record, check_records
+from services.domain.invariants import Limits, Record, check_records
 from tests.factories import T0, raised
 
 QUIET = Limits(slack_s=5, notifications=False)

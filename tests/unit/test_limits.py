@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.event_store import StoreUnavailable
+from services.domain.event_store import StoreUnavailable
 from services.intake.limits import Admission, CallRateLimiter, admit_raise
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from events.models import CallCancelled, CallEvent, DispatchAccepted, ResponderAssigned
-from services.common.event_store import StoredEvent
+from services.domain.event_store import StoredEvent
 from services.intake.live import LiveCalls
 from tests.factories import T0, raised
 

@@ -6,9 +6,9 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import Metric
 
 from events.models import CallHeld, EscalationRaised
-from services.common import metrics
-from services.common.aggregate import CallState, evolve
+from services.domain.aggregate import CallState, evolve
 from services.intake.metrics_page import ConsumerLag, age_families, board_families, lag_families
+from services.runtime import metrics
 from tests.factories import T0, raised
 from tests.operator_metrics import samples, value
 from tests.unit.test_reach_view import Call

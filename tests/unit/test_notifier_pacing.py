@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events import commands as c
-from services.common.aggregate import decide as decide_call
-from services.common.aggregate import evolve, fold
-from services.common.ids import SequentialIds, derive
+from services.domain.aggregate import decide as decide_call
+from services.domain.aggregate import evolve, fold
+from services.domain.ids import SequentialIds, derive
 from services.notifier.content import PageContent
 from services.notifier.pacing import Batch, Pacer, Page
 from services.notifier.rate_limit import PerPersonLimit

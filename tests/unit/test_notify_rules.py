@@ -18,8 +18,8 @@ from events.models import (
     NotificationSent,
     ResponderAssigned,
 )
-from services.common.aggregate import fold
-from services.common.roster import Roster, RosterError, load_roster_file, parse_roster
+from services.domain.aggregate import fold
+from services.domain.roster import Roster, RosterError, load_roster_file, parse_roster
 from services.notifier.content import page_content
 from services.notifier.rules import plan, recorded_methods, should_send
 from services.notifier.texts import sms_text, voice_text

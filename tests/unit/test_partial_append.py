@@ -17,12 +17,12 @@ from datetime import timedelta
 from events import codec, subjects
 from events import commands as c
 from events.models import CallEvent, EscalationRaised
-from services.common.calls import Calls
-from services.common.clock import ManualClock
-from services.common.event_store import InMemoryEventStore, append_one_by_one
-from services.common.ids import SequentialIds
-from services.common.invariants import Limits, Record, check_records
 from services.deadlines.domain import command_for, due_now, timers_for
+from services.domain.calls import Calls
+from services.domain.clock import ManualClock
+from services.domain.event_store import InMemoryEventStore, append_one_by_one
+from services.domain.ids import SequentialIds
+from services.domain.invariants import Limits, Record, check_records
 from tests.factories import T0, raised
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from events import commands as c
-from services.common.aggregate import CallState, decide, evolve
-from services.common.ids import SequentialIds
+from services.domain.aggregate import CallState, decide, evolve
+from services.domain.ids import SequentialIds
 from services.intake.views import call_view, reach_view, unreached
 from tests.factories import T0, raised
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.common.roster import parse_roster
+from services.domain.roster import parse_roster
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from events import commands as c
 from events.models import Level
-from services.common.aggregate import CallState, decide, evolve
-from services.common.ids import SequentialIds
+from services.domain.aggregate import CallState, decide, evolve
+from services.domain.ids import SequentialIds
 from services.intake.views import call_view
 from tests.factories import T0, raised
 

@@ -15,7 +15,7 @@ from services.cli.localtime import TimeInputError, local, utc_offset
 from services.cli.names import Names
 from services.cli.nats_client import connect_once, find_url, without_password
 from services.cli.table import render
-from services.common.settings import load_settings
+from services.runtime.settings import load_settings
 
 GROUP_TITLES = {
     "district": "district",

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from services.bench.run import BENCHMARKS, DEFAULT_BENCHMARKS, run
+from services.bench.run import BENCHMARKS, DEFAULT, run
 
 
 def register(sub: Any) -> None:
@@ -16,14 +16,14 @@ def register(sub: Any) -> None:
         "names",
         nargs="*",
         metavar="NAME",
-        help=f"which benchmarks (default all but county): {', '.join(BENCHMARKS)}",
+        help=f"which benchmarks (default: {', '.join(DEFAULT)}; also: restart, county)",
     )
     p.add_argument("--quick", action="store_true", help="smaller runs (< 2 minutes in all)")
     p.set_defaults(func=bench)
 
 
 def bench(args: argparse.Namespace) -> int:
-    names = args.names or DEFAULT_BENCHMARKS
+    names = args.names or DEFAULT
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         print(

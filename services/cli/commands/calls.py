@@ -13,7 +13,7 @@ from services.cli.http_client import ApiError, call_api, fail
 from services.cli.localtime import community_tz, local
 from services.cli.names import Names
 from services.cli.table import render
-from services.common.settings import load_settings
+from services.runtime.settings import load_settings
 
 
 def register(sub: Any) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.http_client import ApiError, call_api, fail
-from services.common.roster import RosterError, load_roster_file
+from services.domain.roster import RosterError, load_roster_file
 
 
 def register(sub: Any) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from services.common.logging import configure_logging
-from services.common.settings import load_settings
+from services.runtime.logging import configure_logging
+from services.runtime.settings import load_settings
 
 
 def register(sub: Any) -> None:
@@ -14,10 +14,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.common.bootstrap import check_settings
-    from services.common.lifeline import follow_supervisor
-    from services.common.metrics import start_heartbeat
     from services.registry import runner
+    from services.runtime.bootstrap import check_settings
+    from services.runtime.lifeline import follow_supervisor
+    from services.runtime.metrics import start_heartbeat
 
     follow_supervisor()  # started by `up`: stop when it is gone, even after its kill -9
     run_service = runner(args.name)

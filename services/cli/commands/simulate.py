@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from services.common.roster import RosterError, load_roster_file
-from services.common.settings import load_settings
+from services.domain.roster import RosterError, load_roster_file
+from services.runtime.settings import load_settings
 from services.simulator.runner import Simulation, SimulationError
 from services.simulator.scenario import ScenarioError, load_scenario
 

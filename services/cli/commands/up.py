@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from services.common.settings import load_settings
+from services.runtime.settings import load_settings
 
 
 def register(sub: Any) -> None:
@@ -15,6 +15,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.common.processes import up
+    from services.runtime.processes import up
 
     return up(load_settings(), cluster=args.cluster)

@@ -9,8 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from services.common.invariants import Limits, Report
-from services.common.settings import load_settings
+from services.domain.invariants import Limits, Report
+from services.runtime.settings import load_settings
 
 
 def register(sub: Any) -> None:
@@ -35,8 +35,8 @@ def _progress(done: int, seconds: float) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
+    from services.adapters.verify import verify_stream
     from services.cli.nats_client import NatsUnreachable, connect_once, find_url
-    from services.common.verify import verify_stream
 
     settings = load_settings()
     try:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from services.common.answer_links import LinkTarget
+from services.adapters.answer_links import LinkTarget
 from services.intake import answer_html as pages
 from services.intake.answers import answer_page, awaiting_answer, page_of
 from services.intake.deps import IntakeDeps, deps_of

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 
 from events import commands as c
 from events.models import Kind, Level
-from services.common.aggregate import CallState
-from services.common.ids import call_id_for_key, derive, new_call_id
+from services.domain.aggregate import CallState
+from services.domain.ids import call_id_for_key, derive, new_call_id
 from services.intake.auth import (
     ANONYMOUS,
     Principal,

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from events import commands as c
 from events.models import Caller, Kind, Position, UtcDatetime
-from services.common.aggregate import CallState
-from services.common.ids import new_call_id
-from services.common.intake_secrets import device_secret
-from services.common.roster import Device
+from services.adapters.intake_secrets import device_secret
+from services.domain.aggregate import CallState
+from services.domain.ids import new_call_id
+from services.domain.roster import Device
 from services.intake.deps import IntakeDeps, deps_of, execute, unavailable
 from services.intake.device_auth import DeviceAuthError, replay_key, verify
 from services.intake.device_desk import DeviceDesk

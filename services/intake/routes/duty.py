@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.models import AvailabilityChanged, DutyOverrideSet, UtcDatetime
-from services.common.duty import on_duty
-from services.common.event_store import StoreUnavailable
-from services.common.responder_facts import append_fact
-from services.common.roster import Community, Person
+from services.adapters.responder_facts import append_fact
+from services.domain.duty import on_duty
+from services.domain.event_store import StoreUnavailable
+from services.domain.roster import Community, Person
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import IntakeDeps, deps_of, unavailable
 from services.intake.scope import oversees_person

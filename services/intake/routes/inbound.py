@@ -21,9 +21,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.phones import NotAPhone, normalise_phone
-from services.common.roster import Roster
-from services.common.signing import sign
+from services.adapters.signing import sign
+from services.domain.phones import NotAPhone, normalise_phone
+from services.domain.roster import Roster
 from services.intake.answers import Answer, answer_page, awaiting_answer, page_of
 from services.intake.deps import IntakeDeps, deps_of
 from services.intake.live import LiveCalls

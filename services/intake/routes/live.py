@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from events.models import NoteAdded, ResponderAssigned
-from services.common.aggregate import CallState
-from services.common.event_store import StoredEvent
-from services.common.roster import Roster
+from services.domain.aggregate import CallState
+from services.domain.event_store import StoredEvent
+from services.domain.roster import Roster
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls

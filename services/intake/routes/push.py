@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.push_subscriptions import PushSubscription, PushSubscriptions
-from services.common.vapid import VapidKeys, load_vapid
+from services.adapters.push_subscriptions import PushSubscription, PushSubscriptions
+from services.adapters.vapid import VapidKeys, load_vapid
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal
 from services.intake.deps import IntakeDeps, deps_of, unavailable
 

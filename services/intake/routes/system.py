@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from services.common.roster import RosterError, parse_roster
-from services.common.roster_store import publish_roster
+from services.adapters.roster_store import publish_roster
+from services.domain.roster import RosterError, parse_roster
 from services.intake import metrics_page
 from services.intake.auth import Principal, require_supervisor
 from services.intake.deps import deps_of

@@ -1,7 +1,7 @@
 // Responder: token login, live dispatch pushes over SSE (EventSource reconnects by itself and
 // the server re-sends a snapshot and pending dispatches on every connect), action buttons.
 const TOKEN_KEY = "dispatch1310.token";
-const ACTIVE = new Set(["paged", "accepted", "enroute", "arrived"]);  // the board's "busy" (services/common/aggregate.py)
+const ACTIVE = new Set(["paged", "accepted", "enroute", "arrived"]);  // the board's "busy" (services/domain/aggregate.py)
 const CLOSED_KEEP_MS = 5 * 60 * 1000;  // a call closed by someone else says so this long, or until dismissed
 const SEEN_AFTER_MS = 2000;  // a new dispatch's card on screen this long (page visible) has been seen
 let me = null;

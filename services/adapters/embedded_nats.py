@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services.common.private_files import private_dir, write_private
+from services.runtime.private_files import private_dir, write_private
 
 
 class EmbeddedNatsError(RuntimeError):

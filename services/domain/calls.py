@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from events.commands import Command
 from events.models import CallEvent
-from services.common.aggregate import CallState, decide, evolve, fold
-from services.common.clock import Clock
-from services.common.event_store import ConcurrencyConflict, EventStore
-from services.common.ids import IdFactory, RandomIds
+from services.domain.aggregate import CallState, decide, evolve, fold
+from services.domain.clock import Clock
+from services.domain.event_store import ConcurrencyConflict, EventStore
+from services.domain.ids import IdFactory, RandomIds
 
 MAX_ATTEMPTS = 8
 

@@ -11,8 +11,8 @@ from nats.aio.client import Client
 
 from events import codec, subjects
 from events.models import AvailabilityChanged
-from services.common.invariants import Limits, Record, Report, check_records
-from services.common.jetstream_store import read_messages, stream_seq
+from services.adapters.jetstream_store import read_messages, stream_seq
+from services.domain.invariants import Limits, Record, Report, check_records
 
 Progress = Callable[[int, float], None]
 

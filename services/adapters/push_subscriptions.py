@@ -26,7 +26,7 @@ from events import subjects
 
 MAX_PER_PERSON = 10
 ATTEMPTS = 20  # compare-and-set tries before giving up (only writers of one person compete)
-_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a roster person id (services/common/roster.py)
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a roster person id (services/domain/roster.py)
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
 

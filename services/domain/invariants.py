@@ -49,7 +49,7 @@ from events.models import (
     ResponderAssigned,
     next_level,
 )
-from services.common.aggregate import ENGAGED, CallState, evolve
+from services.domain.aggregate import ENGAGED, CallState, evolve
 
 NEVER_AFTER_CLOSE = (ResponderAssigned, EscalationRaised, ContactShared, DeadlineMissed)
 CLOSES = (CallResolved, CallCancelled)

@@ -21,7 +21,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 
 from events import codec, subjects
 from events.models import CallEvent
-from services.common.event_store import ConcurrencyConflict, StoredEvent, StoreUnavailable, append_one_by_one
+from services.domain.event_store import ConcurrencyConflict, StoredEvent, StoreUnavailable, append_one_by_one
 
 WRONG_LAST_SEQUENCE = 10071
 log = structlog.get_logger("event_store")

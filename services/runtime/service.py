@@ -16,8 +16,8 @@ from typing import Protocol
 import structlog
 from faststream.nats import NatsBroker
 
-from services.common.lifeline import STOP_DEADLINE_S, exit_deadline
-from services.common.streams import RECONNECT, inbox_prefix, server_list
+from services.adapters.streams import RECONNECT, inbox_prefix, server_list
+from services.runtime.lifeline import STOP_DEADLINE_S, exit_deadline
 
 
 class Service(Protocol):

@@ -25,9 +25,9 @@ from nats.js.errors import NotFoundError
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
-from services.common import metrics
-from services.common.jetstream_store import stream_seq
-from services.common.streams import pull_inbox_prefix
+from services.adapters.jetstream_store import stream_seq
+from services.adapters.streams import pull_inbox_prefix
+from services.runtime import metrics
 
 # A handler may return a pending outcome instead of None: it has taken the event on and
 # finishes it later (the notifier holding a page for a rate-limited phone). The message is

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from services.common.private_files import create_private_once
+from services.runtime.private_files import create_private_once
 
 KEY_FILE = Path("keys") / "vapid-private.pem"
 TOKEN_LIFETIME_S = 12 * 3600  # RFC 8292: at most 24 h

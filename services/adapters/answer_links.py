@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.private_files import create_private_once
+from services.runtime.private_files import create_private_once
 
 KEY_FILE = Path("keys") / "answer-link.key"
 _ID = r"[A-Za-z0-9_-]{1,64}"

@@ -18,8 +18,8 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from events import subjects
-from services.common.intake_secrets import store_device_secrets, token_key
-from services.common.roster import EscalationPolicy, Roster, parse_roster
+from services.adapters.intake_secrets import store_device_secrets, token_key
+from services.domain.roster import EscalationPolicy, Roster, parse_roster
 
 KEY = "current"
 log = structlog.get_logger("roster")

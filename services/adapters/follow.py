@@ -13,7 +13,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import codec
 from events.models import Fact
-from services.common.jetstream_store import read_messages, stream_seq
+from services.adapters.jetstream_store import read_messages, stream_seq
 
 log = structlog.get_logger("follow")
 

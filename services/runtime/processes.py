@@ -14,12 +14,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services.common.embedded_nats import EmbeddedCluster, EmbeddedNats, EmbeddedNatsError
-from services.common.lifeline import Lifeline
-from services.common.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
-from services.common.settings import Settings
-from services.common.streams import connect, ensure_streams
+from services.adapters.embedded_nats import EmbeddedCluster, EmbeddedNats, EmbeddedNatsError
+from services.adapters.nats_auth import ADMIN, authorization_block, load_passwords, url_with_user
+from services.adapters.streams import connect, ensure_streams
 from services.registry import SERVICES
+from services.runtime.lifeline import Lifeline
+from services.runtime.settings import Settings
 
 
 class ProcessGroup:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from events.models import AvailabilityChanged, DutyOverrideSet, Fact
-from services.common.roster import Community, Person
+from services.domain.roster import Community, Person
 
 Status = Literal["available", "busy", "away"]
 

@@ -6,7 +6,7 @@ fetched batch concurrently; a nak with delay redelivers an event after its succe
 call's events are kept sorted by sequence and the state is their fold, so the state is the
 same whatever the order or number of deliveries. A closed call leaves and stays gone (a late
 redelivery cannot reopen it). This memory says which calls to look at and when; decisions are
-taken on the call loaded from the stream (services/common/calls.py), never on this fold.
+taken on the call loaded from the stream (services/domain/calls.py), never on this fold.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
 from events.models import CallEvent
-from services.common.aggregate import CallState, evolve, fold
+from services.domain.aggregate import CallState, evolve, fold
 
 CLOSED_MEMORY = 100_000
 
@@ -62,6 +62,12 @@ class OpenCallStates(Mapping[str, CallState]):
 
     def is_closed(self, call_id: str) -> bool:
         return call_id in self._closed
+
+    def first_seq(self, call_id: str) -> int | None:
+        """The sequence of the first event folded for an open call (its ``CallRaised`` once that
+        is in): where a restart must fold from to rebuild it (services/adapters/restart_point.py)."""
+        items = self._events.get(call_id)
+        return items[0][0] if items else None
 
     def __getitem__(self, call_id: str) -> CallState:
         return self._states[call_id]

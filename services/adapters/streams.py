@@ -140,6 +140,11 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, update: bool =
         KeyValueConfig(
             bucket=subjects.PUSH_SUBSCRIPTIONS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
         ),
+        # Where each follower of CALLS resumes after a restart (restart_point.py): one small
+        # entry per follower, each written by its own service only (nats_auth).
+        KeyValueConfig(
+            bucket=subjects.RESTART_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
+        ),
         # Readable by the intake only (nats_auth); no history: a replaced secret is gone.
         KeyValueConfig(
             bucket=subjects.SECRETS_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas

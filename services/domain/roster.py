@@ -274,15 +274,15 @@ class Roster(_Model):
             )
         for kind, ids in (
             ("community", [c.id for c in (self.community, *self.communities)]),
-            ("district", [d.id for d in self.all_districts]),
-            ("building", [b.id for d in self.all_districts for b in d.buildings]),
+            ("district", [d.id for d in self._district_list()]),
+            ("building", [b.id for d in self._district_list() for b in d.buildings]),
             ("team", [t.id for t in self.teams]),
             ("device", [d.id for d in self.devices]),
         ):
             duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
             if duplicates:
                 problems.append(f"duplicate {kind} id(s): {', '.join(duplicates)}")
-        buildings = {b.id for d in self.all_districts for b in d.buildings}
+        buildings = {b.id for d in self._district_list() for b in d.buildings}
         for device in self.devices:
             if device.building_id not in buildings:
                 problems.append(f"device {device.id!r} names unknown building {device.building_id!r}")
@@ -301,7 +301,7 @@ class Roster(_Model):
         for community in self.communities:
             found += [(p, f"communities.{community.id}.duty") for p in community.duty]
             found += [(p, f"communities.{community.id}.supervisors") for p in community.supervisors]
-        for d in self.all_districts:
+        for d in self._district_list():
             found += [(p, f"districts.{d.id}.leaders") for p in d.leaders]
             found += [(p, f"districts.{d.id}.team") for p in d.team]
             for b in d.buildings:
@@ -336,6 +336,10 @@ class Roster(_Model):
 
     @cached_property
     def all_districts(self) -> tuple[District, ...]:
+        return self._district_list()
+
+    def _district_list(self) -> tuple[District, ...]:
+        # Not cached: validation runs it, and ``model_copy`` would carry a cache to the copy.
         return self.districts + tuple(d for c in self.communities for d in c.districts)
 
     def districts_of(self, community: Community) -> tuple[District, ...]:

@@ -22,16 +22,16 @@ from typing import Any, TypeVar
 
 from nats.aio.client import Client
 
-from services.common.answer_links import AnswerLinks, load_link_key
-from services.common.calls import Calls
-from services.common.clock import Clock, SystemClock
-from services.common.ids import IdFactory, RandomIds
-from services.common.jetstream_store import JetStreamEventStore
-from services.common.private_files import create_private_once
-from services.common.roster import load_roster_file
-from services.common.roster_store import RosterHolder, publish_configured_roster
-from services.common.settings import DEV_WEBHOOK_SECRET, Settings, SettingsError, checked_webhook_secret
-from services.common.streams import connect, ensure_streams
+from services.adapters.answer_links import AnswerLinks, load_link_key
+from services.adapters.jetstream_store import JetStreamEventStore
+from services.adapters.roster_store import RosterHolder, publish_configured_roster
+from services.adapters.streams import connect, ensure_streams
+from services.domain.calls import Calls
+from services.domain.clock import Clock, SystemClock
+from services.domain.ids import IdFactory, RandomIds
+from services.domain.roster import load_roster_file
+from services.runtime.private_files import create_private_once
+from services.runtime.settings import DEV_WEBHOOK_SECRET, Settings, SettingsError, checked_webhook_secret
 
 __all__ = ["PORTS", "bootstrap", "check_settings", "nats_url", "webhook_secret"]
 

@@ -12,9 +12,9 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from events.subjects import AUDIT_QUERY_SUBJECTS, PUSH_SUBSCRIPTIONS_BUCKET, SECRETS_BUCKET
-from services.common.private_files import private_dir, write_private
-from services.common.settings import Settings
+from events.subjects import AUDIT_QUERY_SUBJECTS, PUSH_SUBSCRIPTIONS_BUCKET, RESTART_BUCKET, SECRETS_BUCKET
+from services.runtime.private_files import private_dir, write_private
+from services.runtime.settings import Settings
 
 ADMIN = "admin"
 
@@ -60,9 +60,10 @@ OTHER_PUBLISH: dict[str, tuple[str, ...]] = {
         f"$KV.{SECRETS_BUCKET}.>",
         f"$KV.{PUSH_SUBSCRIPTIONS_BUCKET}.>",  # a person's browsers subscribe and unsubscribe
         AUDIT_QUERY_SUBJECTS,
+        f"$KV.{RESTART_BUCKET}.board",  # where the live board resumes (restart_point.py)
     ),
-    "dispatcher": (),
-    "deadlines": (),
+    "dispatcher": (f"$KV.{RESTART_BUCKET}.dispatcher",),
+    "deadlines": (f"$KV.{RESTART_BUCKET}.deadlines",),
     "notifier": (
         "$KV.notifier.>",
         "$JS.API.STREAM.CREATE.KV_notifier",

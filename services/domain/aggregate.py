@@ -52,7 +52,7 @@ from events.models import (
     Stage,
     next_level,
 )
-from services.common.ids import IdFactory
+from services.domain.ids import IdFactory
 
 CallStatus = Literal["new", "open", "resolved", "cancelled", "merged"]
 DispatchStatus = Literal["paged", "accepted", "declined", "timed_out", "enroute", "arrived"]

@@ -1,0 +1,1 @@
+"""Adapters: NATS JetStream, KV and key files behind the domain's ports."""

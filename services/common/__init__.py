@@ -1,1 +1,0 @@
-"""Building blocks every service shares: clock, ids, settings, logging, NATS, event store."""

@@ -1,0 +1,1 @@
+"""Process plumbing: settings, the composition root, logging, metrics, supervision."""
