@@ -115,6 +115,9 @@ class RaiseTerms(Frozen):
     # Raised beyond its address's budget of new phones: held for the desk from the first
     # moment (a ``CallHeld`` follows), so no page can go out between the two.
     held: str | None = None
+    # The community the call belongs to (its building's; a county's own desk for a building the
+    # roster does not know). None on calls stored before counties: their building's community.
+    community_id: str | None = None
 
 
 class CallRaised(RaiseTerms, CallEvent):

@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Any, Literal, get_args
 
-GroupBy = Literal["district", "building", "level", "day", "week", "month"]
+GroupBy = Literal["community", "district", "building", "level", "day", "week", "month"]
 GROUPS: tuple[str, ...] = get_args(GroupBy)
 PERIODS: tuple[str, ...] = ("day", "week", "month")  # groupings by the community's local calendar
 

@@ -21,7 +21,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,6 +64,8 @@ def parse_utc_offset(value: str) -> timedelta:
 
 
 def group_key(facts: CallFacts, group_by: str, utc_offset: timedelta = timedelta(0)) -> str:
+    if group_by == "community":
+        return facts.community_id or "(unknown)"
     if group_by == "district":
         return facts.district_id or "(unknown)"
     if group_by == "building":
@@ -115,11 +117,15 @@ def report(
     group_by: str | None = None,
     include_drills: bool = False,
     utc_offset: timedelta = timedelta(0),
+    communities: Collection[str] | None = None,
 ) -> dict[str, Any]:
+    """The compliance report; ``communities``: of those communities' calls only (a community
+    supervisor's report), None: every call."""
     chosen = [
         f
         for f in calls
         if (include_drills or not f.drill)
+        and (communities is None or f.community_id in communities)
         and (start is None or f.raised_at >= start)
         and (end is None or f.raised_at < end)
     ]

@@ -53,6 +53,7 @@ class CallFacts:
     status: str = "open"  # open | resolved | cancelled | merged
     outcome: str | None = None
     closed_at: datetime | None = None
+    community_id: str | None = None  # None: a call stored before counties
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +133,7 @@ def apply(state: AuditState, seq: int, event: CallEvent) -> AuditState:
             kind=event.kind,
             source=event.source,
             level=event.level,
+            community_id=event.community_id,
         )
         return state
     facts = state.calls.get(event.call_id)

@@ -40,6 +40,14 @@ def _time(value: Any, name: str) -> datetime | None:
     return parsed
 
 
+def _communities(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise QueryError("communities: a list of community ids")
+    return frozenset(value)
+
+
 def answer(state: AuditState, name: str, params: dict[str, Any], now: datetime) -> Any:
     if name == "report":
         group_by = params.get("group_by") or None
@@ -53,6 +61,7 @@ def answer(state: AuditState, name: str, params: dict[str, Any], now: datetime) 
             group_by,
             bool(params.get("include_drills", False)),
             _offset(params.get("tz")),
+            _communities(params.get("communities")),
         )
     if name == "responders":
         return responder_stats(state)

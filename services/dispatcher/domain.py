@@ -9,7 +9,8 @@ one level at a time. Nobody is paged twice for one call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -35,7 +36,13 @@ class Availability:
 
     away: frozenset[str] = frozenset()
     busy: frozenset[str] = frozenset()
-    on_duty: str | None = None  # the community duty officer holding the desk now
+    on_duty: str | None = None  # the duty officer holding the (county's) desk now
+    # In a county: each community's officer on duty now, by community id.
+    on_duty_in: Mapping[str, str] = field(default_factory=dict)
+
+    def officer(self, community_id: str) -> str | None:
+        """The officer on duty now at ``community_id``'s desk (one community: ``on_duty``)."""
+        return self.on_duty_in.get(community_id, self.on_duty)
 
 
 def dispatch_id(call_id: str, level: Level, person_id: str, team_id: str | None = None) -> str:
@@ -74,9 +81,11 @@ def _level_pages(
     raised = state.raised
     assert raised is not None
     level = state.level
-    people = roster.candidates(level, raised.building_id, raised.district_id, raised.device_id)
-    if level == "community" and availability.on_duty:
-        people = sorted(people, key=lambda p: p.id != availability.on_duty)
+    community = roster.call_community(raised.community_id, raised.building_id, raised.district_id)
+    people = roster.candidates(level, raised.building_id, raised.district_id, raised.device_id, community.id)
+    officer = availability.officer(community.id)
+    if level == "community" and officer:
+        people = sorted(people, key=lambda p: p.id != officer)
     level_assignments = [a for a in state.assignments.values() if a.level == level and a.team_id is None]
     waiting_on = [a for a in level_assignments if a.status in ACTIVE]
     # Nobody is paged twice for one call (whatever level they were paged at, whatever they
@@ -130,7 +139,9 @@ def could_page(state: CallState, roster: Roster, person_id: str) -> bool:
     raised = state.raised
     if raised is None:
         return False
-    people = roster.candidates(state.level, raised.building_id, raised.district_id, raised.device_id)
+    people = roster.candidates(
+        state.level, raised.building_id, raised.district_id, raised.device_id, raised.community_id
+    )
     if any(p.id == person_id for p in people) or any(p.id == person_id for p in roster.professional):
         return True
     return any(p.id == person_id for team in roster.teams for p in team.members)

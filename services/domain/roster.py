@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -146,13 +147,6 @@ class Rotation(_Model):
     shift_hours: float = Field(gt=0)
 
 
-class Community(_Model):
-    id: str
-    name: str
-    duty: tuple[Person, ...] = ()
-    rotation: Rotation | None = None
-
-
 class Building(_Model):
     id: str = Field(min_length=1)
     name: str
@@ -168,6 +162,21 @@ class District(_Model):
     team: tuple[Person, ...] = ()
     buildings: tuple[Building, ...] = ()
     robots: tuple[Robot, ...] = ()
+
+
+class Community(_Model):
+    """A community: its duty list and rotation; in a county roster also its own ``districts``
+    and ``supervisors`` (who see and act on its calls only)."""
+
+    id: str
+    name: str
+    duty: tuple[Person, ...] = ()
+    rotation: Rotation | None = None
+    districts: tuple[District, ...] = ()
+    supervisors: tuple[Person, ...] = ()
+
+
+COUNTY_DESK = {"id": "county", "name": "County duty desk"}
 
 
 class Team(_Model):
@@ -217,13 +226,34 @@ class EscalationPolicy(_Model):
 
 
 class Roster(_Model):
+    """One community (``community`` + ``districts``), or a county: ``communities`` (each with
+    its districts, duty list and supervisors) under the county's own duty desk (``county`` in
+    a file, kept as ``community``), with county-level ``professional``, ``supervisors`` and
+    ``teams`` shared above them. Ids are unique across the county."""
+
     community: Community
+    communities: tuple[Community, ...] = ()
     professional: tuple[Person, ...] = ()
     districts: tuple[District, ...] = ()
     supervisors: tuple[Person, ...] = ()
     teams: tuple[Team, ...] = ()
     devices: tuple[Device, ...] = ()
     escalation: EscalationPolicy = EscalationPolicy()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _county_desk(cls, data: Any) -> Any:
+        """A county file names its own desk ``county`` (optional: an empty desk by default)."""
+        if isinstance(data, dict) and data.get("communities"):
+            data = dict(data)
+            county = data.pop("county", None)
+            if "community" not in data:
+                data["community"] = county if county is not None else COUNTY_DESK
+            elif county is not None:
+                raise ValueError("a county roster names its desk 'county' or 'community', not both")
+        elif isinstance(data, dict) and "county" in data:
+            raise ValueError("county: a county roster lists its 'communities'")
+        return data
 
     @model_validator(mode="after")
     def _check_references(self) -> Roster:
@@ -234,16 +264,25 @@ class Roster(_Model):
             if other is not None and other != person:
                 problems.append(f"person id {person.id!r} is used for two different people ({where})")
             seen[person.id] = person
+        if self.communities and self.districts:
+            problems.append("a county roster lists its districts under each of its communities")
+        if self.community.districts or self.community.supervisors:
+            problems.append(
+                "community: districts and supervisors of a single community are listed at the top"
+                if not self.communities
+                else "county: the county desk has no districts; its supervisors are the top-level ones"
+            )
         for kind, ids in (
-            ("district", [d.id for d in self.districts]),
-            ("building", [b.id for d in self.districts for b in d.buildings]),
+            ("community", [c.id for c in (self.community, *self.communities)]),
+            ("district", [d.id for d in self._district_list()]),
+            ("building", [b.id for d in self._district_list() for b in d.buildings]),
             ("team", [t.id for t in self.teams]),
             ("device", [d.id for d in self.devices]),
         ):
-            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
             if duplicates:
                 problems.append(f"duplicate {kind} id(s): {', '.join(duplicates)}")
-        buildings = {b.id for d in self.districts for b in d.buildings}
+        buildings = {b.id for d in self._district_list() for b in d.buildings}
         for device in self.devices:
             if device.building_id not in buildings:
                 problems.append(f"device {device.id!r} names unknown building {device.building_id!r}")
@@ -259,7 +298,10 @@ class Roster(_Model):
         found: list[tuple[Person, str]] = [(p, "community.duty") for p in self.community.duty]
         found += [(p, "professional") for p in self.professional]
         found += [(p, "supervisors") for p in self.supervisors]
-        for d in self.districts:
+        for community in self.communities:
+            found += [(p, f"communities.{community.id}.duty") for p in community.duty]
+            found += [(p, f"communities.{community.id}.supervisors") for p in community.supervisors]
+        for d in self._district_list():
             found += [(p, f"districts.{d.id}.leaders") for p in d.leaders]
             found += [(p, f"districts.{d.id}.team") for p in d.team]
             for b in d.buildings:
@@ -271,13 +313,113 @@ class Roster(_Model):
             found += [(p, f"devices.{dev.id}.caretakers") for p in dev.caretakers]
         return found
 
+    # ------------------------------------------------------------ the county
+
+    @property
+    def is_county(self) -> bool:
+        return bool(self.communities)
+
+    @property
+    def desk(self) -> Community:
+        """The duty desk of last resort: the county's own (a county), the community (one)."""
+        return self.community
+
+    @property
+    def served(self) -> tuple[Community, ...]:
+        """The communities calls belong to: a county's, or the one community."""
+        return self.communities or (self.community,)
+
+    @property
+    def desks(self) -> tuple[Community, ...]:
+        """Every duty desk: each community's, then (in a county) the county's own."""
+        return (*self.communities, self.community) if self.communities else (self.community,)
+
+    @cached_property
+    def all_districts(self) -> tuple[District, ...]:
+        return self._district_list()
+
+    def _district_list(self) -> tuple[District, ...]:
+        # Not cached: validation runs it, and ``model_copy`` would carry a cache to the copy.
+        return self.districts + tuple(d for c in self.communities for d in c.districts)
+
+    def districts_of(self, community: Community) -> tuple[District, ...]:
+        if not self.communities:
+            return self.districts if community.id == self.community.id else ()
+        return community.districts
+
+    @cached_property
+    def _communities(self) -> dict[str, Community]:
+        return {c.id: c for c in self.desks}
+
+    @cached_property
+    def _community_of_district(self) -> dict[str, Community]:
+        return {d.id: c for c in self.served for d in self.districts_of(c)}
+
+    def community_by_id(self, community_id: str | None) -> Community | None:
+        return self._communities.get(community_id or "")
+
+    def community_of(self, building_id: str | None, district_id: str | None = None) -> Community:
+        """The community a call at ``building_id`` belongs to: its building's (or district's);
+        for a building the roster does not know, the county desk (one community: itself)."""
+        district = self.district_of(building_id) or self.district(district_id)
+        if district is not None:
+            return self._community_of_district[district.id]
+        return self.desk
+
+    def call_community(
+        self, community_id: str | None, building_id: str | None, district_id: str | None = None
+    ) -> Community:
+        """A call's community: the one it was raised in (``community_id``, kept on the call),
+        else (a call stored before communities) its building's."""
+        return self.community_by_id(community_id) or self.community_of(building_id, district_id)
+
+    @cached_property
+    def supervisor_scopes(self) -> dict[str, frozenset[str] | None]:
+        """Each supervisor's communities: None for a county supervisor (everywhere)."""
+        scopes: dict[str, frozenset[str] | None] = {}
+        for community in self.communities:
+            for person in community.supervisors:
+                known = scopes.get(person.id, frozenset())
+                scopes[person.id] = None if known is None else known | {community.id}
+        for person in self.supervisors:
+            scopes[person.id] = None
+        return scopes
+
+    @cached_property
+    def _homes(self) -> dict[str, str | None]:
+        homes: dict[str, str | None] = {}
+        for community in self.served:
+            people = community.duty + community.supervisors
+            for d in self.districts_of(community):
+                people += d.leaders + d.team + tuple(p for b in d.buildings for p in b.members + b.backups)
+            for person in people:
+                homes.setdefault(person.id, community.id)
+        if self.communities:
+            for person in self.desk.duty:
+                homes.setdefault(person.id, self.desk.id)
+        return homes
+
+    def home_of(self, person_id: str) -> str | None:
+        """The community ``person_id`` serves in (the first, in roster order); None: someone
+        the county shares (professionals, teams, county supervisors, caretakers)."""
+        return self._homes.get(person_id)
+
     # ------------------------------------------------------------ look-ups
 
     @cached_property
     def version(self) -> str:
         """Content hash (tokens hashed): a sealed roster and its stored copy agree."""
-        canonical = json.dumps(_hash_tokens(self.model_dump(mode="json")), sort_keys=True, ensure_ascii=False)
+        canonical = json.dumps(_hash_tokens(self._hashed_form()), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def _hashed_form(self) -> dict[str, Any]:
+        """The dump hashed: a single-community roster hashes as it did before counties."""
+        data = self.model_dump(mode="json")
+        if not self.communities:
+            del data["communities"]
+            for key in ("districts", "supervisors"):
+                del data["community"][key]
+        return data
 
     @cached_property
     def people(self) -> dict[str, Person]:
@@ -285,11 +427,15 @@ class Roster(_Model):
 
     @cached_property
     def supervisor_ids(self) -> frozenset[str]:
-        return frozenset(p.id for p in self.supervisors)
+        return frozenset(self.supervisor_scopes)
 
     @cached_property
     def _buildings(self) -> dict[str, tuple[District, Building]]:
-        return {b.id: (d, b) for d in self.districts for b in d.buildings}
+        return {b.id: (d, b) for d in self.all_districts for b in d.buildings}
+
+    @cached_property
+    def _districts(self) -> dict[str, District]:
+        return {d.id: d for d in self.all_districts}
 
     def building(self, building_id: str | None) -> Building | None:
         found = self._buildings.get(building_id or "")
@@ -300,7 +446,7 @@ class Roster(_Model):
         return found[0] if found else None
 
     def district(self, district_id: str | None) -> District | None:
-        return next((d for d in self.districts if d.id == district_id), None)
+        return self._districts.get(district_id or "")
 
     def device(self, device_id: str) -> Device | None:
         return next((d for d in self.devices if d.id == device_id), None)
@@ -314,9 +460,15 @@ class Roster(_Model):
         return {p.token_hmac: p for p in self.people.values() if p.token_hmac}
 
     def candidates(
-        self, level: Level, building_id: str | None, district_id: str | None, device_id: str | None = None
+        self,
+        level: Level,
+        building_id: str | None,
+        district_id: str | None,
+        device_id: str | None = None,
+        community_id: str | None = None,
     ) -> list[Person]:
-        """Everyone who serves a call at ``level``, in paging order.
+        """Everyone who serves a call at ``level``, in paging order: its community's levels
+        (``community_id``, else its building's community), then the county's professionals.
 
         A device's paired caretakers come first at building level, then the building's people.
         """
@@ -328,28 +480,37 @@ class Roster(_Model):
                 building.members + building.backups if building else ()
             )
             return _unique(people)
+        community = self.call_community(community_id, building_id, district_id)
         if level == "district":
             if district is None:
-                return _unique(p for d in self.districts for p in d.leaders)
+                return _unique(p for d in self.districts_of(community) for p in d.leaders)
             return list(district.leaders + district.team)
         if level == "community":
-            return list(self.community.duty)
+            return list(community.duty)
         return list(self.professional)
 
     def staffed_levels(
-        self, building_id: str | None, district_id: str | None, device_id: str | None = None
+        self,
+        building_id: str | None,
+        district_id: str | None,
+        device_id: str | None = None,
+        community_id: str | None = None,
     ) -> tuple[Level, ...]:
-        return tuple(level for level in LEVELS if self.candidates(level, building_id, district_id, device_id))
+        return tuple(
+            level
+            for level in LEVELS
+            if self.candidates(level, building_id, district_id, device_id, community_id)
+        )
 
     def level_of(self, person_id: str) -> tuple[Level, str | None, str | None] | None:
         """(level, district_id, building_id) where ``person_id`` serves first."""
-        for d in self.districts:
+        for d in self.all_districts:
             for b in d.buildings:
                 if any(p.id == person_id for p in b.members + b.backups):
                     return "building", d.id, b.id
             if any(p.id == person_id for p in d.leaders + d.team):
                 return "district", d.id, None
-        if any(p.id == person_id for p in self.community.duty):
+        if any(p.id == person_id for c in self.desks for p in c.duty):
             return "community", None, None
         if any(p.id == person_id for p in self.professional):
             return "professional", None, None
@@ -416,10 +577,22 @@ def _unique(people: Any) -> list[Person]:
     return list(seen.values())
 
 
+def _load(data: bytes | str) -> Any:
+    """JSON (the stored form, a generated county) at JSON's speed; YAML with libyaml when the
+    machine has it (a county of 10,000 people takes 30 s in pure-Python YAML, 1 s in libyaml)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML's flow style, or broken: YAML says what is wrong
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def parse_roster(data: bytes | str, source: str = "roster") -> Roster:
     """JSON or YAML text -> a validated Roster, or RosterError naming every problem."""
     try:
-        raw = yaml.safe_load(data)
+        raw = _load(data)
     except yaml.YAMLError as exc:
         raise RosterError(f"{source}: not valid JSON or YAML: {exc}") from None
     if not isinstance(raw, dict):

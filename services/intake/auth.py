@@ -1,6 +1,8 @@
 """Who is asking: bearer tokens from the roster (compared by keyed hash), roles, per-call secrets.
 
-Roles: ``supervisor`` (roster ``supervisors``), ``responder`` (anyone else in the roster).
+Roles: ``supervisor`` (roster ``supervisors``), ``responder`` (anyone else in the roster). In a
+county, a community's supervisors act on its calls only (``communities``); county supervisors
+(the top-level ``supervisors``) everywhere.
 With ``DISPATCH1310_AUTH=off`` (local demos only) requests without a token act as whoever
 the body names, and supervisor endpoints are open.
 """
@@ -25,6 +27,7 @@ class Principal:
     id: str
     role: Role
     name: str = ""
+    communities: frozenset[str] | None = None  # a supervisor's communities; None: everywhere
 
     @property
     def is_supervisor(self) -> bool:
@@ -82,8 +85,9 @@ async def principal(request: Request) -> Principal:
     person = roster.person_by_token_hmac(keyed_hash(deps.token_key, sha256_hex(token)))
     if person is None:
         raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-    role: Role = "supervisor" if person.id in roster.supervisor_ids else "responder"
-    return Principal(person.id, role, person.name)
+    if person.id in roster.supervisor_ids:
+        return Principal(person.id, "supervisor", person.name, roster.supervisor_scopes[person.id])
+    return Principal(person.id, "responder", person.name)
 
 
 def auth_on(request: Request) -> bool:

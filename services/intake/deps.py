@@ -67,9 +67,21 @@ class IntakeDeps:
         )
 
     def is_duty_officer(self, person_id: str) -> bool:
-        """Whether ``person_id`` is the community's officer on duty now (the desk's powers)."""
-        desk = on_duty(self.roster.community, self.desk.book.overrides, self.clock.now())
-        return desk.on_duty is not None and desk.on_duty.id == person_id
+        """Whether ``person_id`` is an officer on duty now (the desk's powers: see ``duty_scope``)."""
+        scope = self.duty_scope(person_id)
+        return scope is None or bool(scope)
+
+    def duty_scope(self, person_id: str) -> frozenset[str] | None:
+        """The communities whose desk ``person_id`` holds now (empty: none); None: the
+        county's own desk, whose officer acts everywhere."""
+        roster, now = self.roster, self.clock.now()
+        held = frozenset(
+            desk.id
+            for desk in roster.desks
+            if (officer := on_duty(desk, self.desk.book.overrides, now).on_duty) is not None
+            and officer.id == person_id
+        )
+        return None if roster.is_county and roster.desk.id in held else held
 
 
 def deps_of(request: Request) -> IntakeDeps:

@@ -18,7 +18,10 @@ from services.runtime.settings import Targets
 def starting_level(roster: Roster, building_id: str | None, device_id: str | None = None) -> Level:
     """Building level when the building (or the device's caretakers) has people; otherwise the
     first staffed level above."""
-    staffed = roster.staffed_levels(building_id, None, device_id) or roster.staffed_levels(building_id, None)
+    community_id = roster.community_of(building_id).id
+    staffed = roster.staffed_levels(building_id, None, device_id, community_id) or roster.staffed_levels(
+        building_id, None, None, community_id
+    )
     return staffed[0] if staffed else "professional"
 
 
@@ -45,11 +48,13 @@ def raise_command(
 ) -> c.RaiseCall:
     """The command raising ``call_id`` at ``now``: its stage clock starts then."""
     district = roster.district_of(building_id)
+    community = roster.community_of(building_id)
     return c.RaiseCall(
         call_id=call_id,
         caller=caller,
         building_id=building_id,
         district_id=district.id if district else None,
+        community_id=community.id,
         address=address,
         kind=kind,
         note=note,

@@ -32,7 +32,9 @@ PUBLIC_STATUS = {
 }
 
 
-def call_view(state: CallState, now: datetime) -> dict[str, Any]:
+def call_view(state: CallState, now: datetime, community_id: str | None = None) -> dict[str, Any]:
+    """A call for any reader; ``community_id``: its community when the caller resolved it from
+    the roster (a call stored before counties carries none of its own)."""
     raised = state.raised
     assert raised is not None
     stages = {}
@@ -57,6 +59,7 @@ def call_view(state: CallState, now: datetime) -> dict[str, Any]:
         "drill": raised.drill,
         "building_id": raised.building_id,
         "district_id": raised.district_id,
+        "community_id": community_id or raised.community_id,
         "address": raised.address,
         "raised_at": raised.at.isoformat(),
         "outcome": state.outcome,
@@ -117,13 +120,13 @@ def person_view(who: Assignment | None) -> dict[str, Any] | None:
     }
 
 
-def desk_view(state: CallState, now: datetime) -> dict[str, Any]:
+def desk_view(state: CallState, now: datetime, community_id: str | None = None) -> dict[str, Any]:
     """What the desk sees of a call: the public view, with the caller, their note and when it
     closed (the desk phones the caller back; the public view never carries their phone)."""
     raised = state.raised
     assert raised is not None
     return {
-        **call_view(state, now),
+        **call_view(state, now, community_id),
         "caller": raised.caller.model_dump(),
         "note": raised.note,
         "raised_level": raised.level,  # above it now: escalated

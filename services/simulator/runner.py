@@ -76,6 +76,7 @@ class SimulationResult:
             "met_in_time": stages,
             "missed": missed,
             "levels": dict(Counter(v.get("level") for v in self.final.values())),
+            "communities": dict(Counter(v.get("community_id") for v in self.final.values())),
             "statuses": dict(Counter(v.get("status") for v in self.final.values())),
             "responder_actions": dict(self.actions),
         }
@@ -200,7 +201,11 @@ class Simulation:
     def _buildings(self, wave: CallWave) -> list[str]:
         if wave.buildings:
             return list(wave.buildings)
-        districts = [d for d in self.roster.districts if wave.district in (None, d.id)]
+        community = self.roster.community_by_id(wave.community) if wave.community else None
+        if wave.community and community is None:
+            raise ValueError(f"the scenario names community {wave.community!r}, not in the roster")
+        among = self.roster.districts_of(community) if community else self.roster.all_districts
+        districts = [d for d in among if wave.district in (None, d.id)]
         return [b.id for d in districts for b in d.buildings] or ["unknown-building"]
 
     async def _raise(self, body: dict[str, Any]) -> None:

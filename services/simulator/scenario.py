@@ -32,6 +32,7 @@ class CallWave(_Model):
     over_s: float = Field(gt=0)
     start_s: float = Field(default=0, ge=0)
     district: str | None = None
+    community: str | None = None  # a county's community: calls at its buildings only
     buildings: tuple[str, ...] = ()
     kinds: dict[Kind, float] = Field(default_factory=_flood_only)
     drill: Literal[True] = Field(

@@ -245,3 +245,14 @@ def test_milestones_the_desk_confirmed_are_counted_apart() -> None:
     assert by_row[("d1", "onsite")] == "0" and by_row[("d2", "onsite")] == "1"
     # The folded facts (the replay digest) carry it too.
     assert state.calls["k2"].to_json()["desk_confirmed"] == ["onsite"]
+
+
+def test_grouped_by_community_and_a_community_supervisors_report_holds_its_calls_only() -> None:
+    state = AuditState()
+    calls = (("x1", "xf"), ("x2", "xf"), ("g1", "gy"), ("old", None))
+    for seq, (call_id, community) in enumerate(calls, start=1):
+        apply(state, seq, raised(call_id, community_id=community))
+    by_community = report(state.calls.values(), now=at(10_000), group_by="community")["groups"]
+    assert {k: v["calls"] for k, v in by_community.items()} == {"xf": 2, "gy": 1, "(unknown)": 1}
+    gy_only = report(state.calls.values(), now=at(10_000), group_by="community", communities={"gy"})
+    assert gy_only["calls"] == 1 and list(gy_only["groups"]) == ["gy"]

@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
         "names",
         nargs="*",
         metavar="NAME",
-        help=f"which benchmarks (default: {', '.join(DEFAULT)}; also: restart)",
+        help=f"which benchmarks (default: {', '.join(DEFAULT)}; also: restart, county)",
     )
     p.add_argument("--quick", action="store_true", help="smaller runs (< 2 minutes in all)")
     p.set_defaults(func=bench)

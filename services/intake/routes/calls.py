@@ -38,6 +38,14 @@ from services.intake.schemas import (
     ReleaseIn,
     ResolveIn,
 )
+from services.intake.scope import (
+    call_community_id,
+    desk_covers,
+    desk_covers_community,
+    require_desk_over,
+    require_in_scope,
+    sees,
+)
 from services.intake.views import PUBLIC_STATUS, call_view, desk_view, timeline_view
 
 router = APIRouter(
@@ -68,6 +76,11 @@ async def raise_call(
             raise HTTPException(401, "a phoned-in call is raised by a supervisor or the duty officer")
         if who is not ANONYMOUS and not who.is_supervisor and not deps.is_duty_officer(who.id):
             raise HTTPException(403, "only a supervisor or the duty officer raises a phoned-in call")
+        community_id = deps.roster.community_of(body.building_id).id
+        if who is not ANONYMOUS and not desk_covers_community(deps, who, community_id):
+            raise HTTPException(
+                403, f"building {body.building_id!r} is in community {community_id}, not yours"
+            )
         raised_by = who.id if who is not ANONYMOUS else "supervisor"
     elif body.source == "device":
         raise HTTPException(422, "source: devices raise calls through /api/alerts/device")
@@ -160,7 +173,11 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
     now = deps.clock.now()
     if state.merged_into is not None:  # handled on the call it joined: who came is shown from there
         primary = await load_call(deps, state.merged_into)
-        joined = {**call_view(primary, now), "call_id": call_id, "merged_into": primary.call_id}
+        joined = {
+            **call_view(primary, now, call_community_id(deps, primary)),
+            "call_id": call_id,
+            "merged_into": primary.call_id,
+        }
         if state.status == "merged" and primary.is_open:
             return joined
         if state.is_closed:  # resolved with it, or cancelled by its own caller
@@ -172,7 +189,7 @@ async def _view(deps: IntakeDeps, call_id: str) -> dict[str, Any]:
                 "closed_at": closed_at,
             }
     # A merged call whose joined call closed is about to be dispatched on its own: still open.
-    return call_view(state, now)
+    return call_view(state, now, call_community_id(deps, state))
 
 
 HISTORY_SPAN = timedelta(hours=24)
@@ -218,7 +235,9 @@ async def closed_calls(
             continue
         if (kind and raised.kind != kind) or (outcome and how != outcome):
             continue
-        rows.append(desk_view(state, now))
+        if not sees(who, deps, state):
+            continue
+        rows.append(desk_view(state, now, call_community_id(deps, state)))
     rows.sort(key=lambda row: str(row["closed_at"]), reverse=True)
     return {"status": status, "since": start.isoformat(), "calls": rows}
 
@@ -234,7 +253,7 @@ async def get_timeline(
 ) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
-    if auth_on(request) and not who.is_supervisor:
+    if auth_on(request) and not (who.is_supervisor and sees(who, deps, state)):
         if who is ANONYMOUS:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         if who.id not in state.assignments:
@@ -265,6 +284,8 @@ def _responder_route(command_type: type[c.ResponderAction]) -> Any:
             responder = acting_responder(request, who, named)
             if responder != who.id and who is not ANONYMOUS:
                 by = who.id  # a supervisor recording the act for the responder
+        if by is not None:  # the desk's powers, over this call's community only
+            require_desk_over(deps, who, await load_call(deps, call_id))
         command = command_type(call_id=call_id, responder_id=responder, note=body.note, by=by)
         await execute(deps, command)
         return await _view(deps, call_id)
@@ -283,7 +304,9 @@ async def resolve(
     call_id: CallIdPath, body: ResolveIn, request: Request, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    if who.is_supervisor or deps.is_duty_officer(who.id):
+    state = await load_call(deps, call_id)
+    require_in_scope(deps, who, state)
+    if desk_covers(deps, who, state):
         command = c.Resolve(
             call_id=call_id, by=who.id, outcome=body.outcome, note=body.note, as_responder=False
         )
@@ -312,7 +335,7 @@ async def cancel(
     state = await load_call(deps, call_id)
     raised = state.raised
     assert raised is not None
-    supervisor = who.is_supervisor or deps.is_duty_officer(who.id)
+    supervisor = desk_covers(deps, who, state)
     caller = secret_matches(x_call_secret or body.secret, raised.caller_secret_sha256)
     if not (supervisor or caller or not auth_on(request)):
         raise HTTPException(403, "only the caller (with the call's secret) or a supervisor cancels a call")
@@ -327,6 +350,7 @@ async def assign(
 ) -> dict[str, Any]:
     deps = deps_of(request)
     state = await load_call(deps, call_id)
+    require_desk_over(deps, who, state)
     person = deps.roster.people.get(body.responder_id)
     if person is None:
         raise HTTPException(422, f"responder_id: no one with id {body.responder_id!r} in the roster")
@@ -354,7 +378,7 @@ async def escalate(
     call_id: CallIdPath, body: EscalateIn, request: Request, who: Principal = Depends(require_desk)
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    await load_call(deps, call_id)  # 404 for an unknown call
+    require_desk_over(deps, who, await load_call(deps, call_id))  # 404 for an unknown call
     await execute(
         deps,
         c.Escalate(
@@ -375,6 +399,7 @@ async def release(
     """Triage: a held call is genuine; dispatch it now, its stage clock started afresh."""
     deps = deps_of(request)
     state = await load_call(deps, call_id)
+    require_desk_over(deps, who, state)
     if state.held is None:
         raise HTTPException(409, "this call is not held")
     due = deps.settings.targets.due_from(deps.clock.now())
@@ -387,5 +412,6 @@ async def add_note(
     call_id: CallIdPath, body: NoteIn, request: Request, who: Principal = Depends(require_desk)
 ) -> dict[str, Any]:
     deps = deps_of(request)
+    require_desk_over(deps, who, await load_call(deps, call_id))
     await execute(deps, c.AddNote(call_id=call_id, by=who.id, text=body.text))
     return await _view(deps, call_id)

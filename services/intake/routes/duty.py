@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.models import AvailabilityChanged, DutyOverrideSet, UtcDatetime
 from services.adapters.responder_facts import append_fact
 from services.domain.duty import on_duty
 from services.domain.event_store import StoreUnavailable
-from services.domain.roster import Person
+from services.domain.roster import Community, Person
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import IntakeDeps, deps_of, unavailable
+from services.intake.scope import oversees_person
 
 router = APIRouter(tags=["duty desk"])
 
@@ -44,9 +45,12 @@ def _person(p: Person | None) -> dict[str, Any] | None:
     return None if p is None else {"id": p.id, "name": p.name, "phone": p.phone}
 
 
-def duty_now(deps: IntakeDeps) -> dict[str, Any]:
-    desk = on_duty(deps.roster.community, deps.duty_book.overrides, deps.clock.now())
+def duty_now(deps: IntakeDeps, community: Community | None = None) -> dict[str, Any]:
+    """Who holds ``community``'s desk now (default: the county's own, or the one community)."""
+    community = community or deps.roster.desk
+    desk = on_duty(community, deps.duty_book.overrides, deps.clock.now())
     return {
+        "community_id": community.id,
         "on_duty": _person(desk.on_duty),
         "next": _person(desk.next),
         "handover_at": desk.handover_at.isoformat() if desk.handover_at else None,
@@ -55,8 +59,21 @@ def duty_now(deps: IntakeDeps) -> dict[str, Any]:
 
 
 @router.get("/api/duty")
-async def get_duty(request: Request) -> dict[str, Any]:
-    return duty_now(deps_of(request))
+async def get_duty(
+    request: Request, community: str | None = Query(default=None, max_length=64)
+) -> dict[str, Any]:
+    """The desk on duty now: a ``community``'s in a county (default: the county's own desk)."""
+    deps = deps_of(request)
+    return duty_now(deps, _community(deps, community))
+
+
+def _community(deps: IntakeDeps, community_id: str | None) -> Community | None:
+    if community_id is None:
+        return None
+    found = deps.roster.community_by_id(community_id)
+    if found is None:
+        raise HTTPException(404, f"no community {community_id!r} in the roster")
+    return found
 
 
 @router.post("/api/duty/overrides", status_code=201)
@@ -64,8 +81,11 @@ async def set_override(
     body: OverrideIn, request: Request, who: Principal = Depends(require_supervisor)
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    if body.person_id not in {p.id for p in deps.roster.community.duty}:
+    desk = next((d for d in deps.roster.desks if any(p.id == body.person_id for p in d.duty)), None)
+    if desk is None:
         raise HTTPException(422, f"person_id: {body.person_id!r} is not on the community duty list")
+    if who.communities is not None and desk.id not in who.communities:
+        raise HTTPException(403, f"{body.person_id!r} is on the duty list of community {desk.id}, not yours")
     if body.ends <= body.starts:
         raise HTTPException(422, "to: must be after from")
     _within_horizon("from", body.starts, deps.clock.now())
@@ -79,7 +99,7 @@ async def set_override(
         by=who.id,
     )
     await _append(deps, fact)
-    return duty_now(deps)
+    return duty_now(deps, desk)
 
 
 @router.post("/api/responders/{responder_id}/availability")
@@ -92,8 +112,8 @@ async def set_availability(
     if auth_on(request):
         if who is ANONYMOUS:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        if who.id != responder_id and not who.is_supervisor:
-            raise HTTPException(403, "only that person or a supervisor sets their availability")
+        if who.id != responder_id and not (who.is_supervisor and oversees_person(who, deps, responder_id)):
+            raise HTTPException(403, "only that person or their supervisor sets their availability")
     now = deps.clock.now()
     if body.until is not None and body.until <= now:
         raise HTTPException(422, "until: must be in the future")
@@ -145,4 +165,11 @@ async def list_responders(
     deps = deps_of(request)
     busy = deps.busy_people()
     supervisors = deps.roster.supervisor_ids
-    return [_row(deps, pid, busy) for pid in deps.roster.people if pid not in supervisors]
+    roster = deps.roster
+    shown = [
+        pid
+        for pid in roster.people
+        if pid not in supervisors
+        and (who.communities is None or roster.home_of(pid) is None or roster.home_of(pid) in who.communities)
+    ]
+    return [_row(deps, pid, busy) for pid in shown]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from events.models import NoteAdded, ResponderAssigned
@@ -14,6 +14,7 @@ from services.domain.roster import Roster
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls
+from services.intake.scope import call_community_id, oversees_person, sees
 from services.intake.sse import Outbox, sse_response
 from services.intake.views import actor_of, call_view, desk_view
 
@@ -24,37 +25,58 @@ def live_of(request: Request) -> LiveCalls:
     return deps_of(request).live
 
 
-def board_rows(request: Request, district: str | None = None) -> list[dict[str, Any]]:
-    now = deps_of(request).clock.now()
+def board_rows(
+    request: Request,
+    district: str | None = None,
+    who: Principal | None = None,
+    community: str | None = None,
+) -> list[dict[str, Any]]:
+    """Open calls, oldest first: those of ``who``'s communities (a county supervisor: all),
+    of one ``community`` or ``district`` when asked."""
+    deps = deps_of(request)
+    now = deps.clock.now()
     calls = sorted(live_of(request).open.values(), key=lambda s: s.raised.at if s.raised else now)
     return [
-        desk_view(state, now)
+        desk_view(state, now, call_community_id(deps, state))
         for state in calls
         if state.is_open
         and state.raised is not None
         and (district is None or state.raised.district_id == district)
+        and (who is None or sees(who, deps, state))
+        and (community is None or call_community_id(deps, state) == community)
     ]
 
 
 @router.get("/api/board")
 async def board(
-    request: Request, district: str | None = None, who: Principal = Depends(require_supervisor)
+    request: Request,
+    district: str | None = None,
+    community: str | None = Query(default=None, max_length=64),
+    who: Principal = Depends(require_supervisor),
 ) -> dict[str, Any]:
+    """The board of ``who``'s communities (a county supervisor: the county's), or of one."""
     live = live_of(request)
-    return {"calls": board_rows(request, district), "seq": live.last_seq}
+    return {"calls": board_rows(request, district, who, community), "seq": live.last_seq}
 
 
 @router.get("/api/board/stream")
-async def board_stream(request: Request, who: Principal = Depends(require_supervisor)) -> StreamingResponse:
+async def board_stream(
+    request: Request,
+    community: str | None = Query(default=None, max_length=64),
+    who: Principal = Depends(require_supervisor),
+) -> StreamingResponse:
+    """The board's changes as they happen, for ``who``'s communities (or one of them) only."""
     deps = deps_of(request)
     live = live_of(request)
     outbox = Outbox()
-    outbox.send("snapshot", {"calls": board_rows(request)}, live.last_seq)
+    outbox.send("snapshot", {"calls": board_rows(request, None, who, community)}, live.last_seq)
 
     def on_event(item: StoredEvent, state: CallState) -> None:
-        if state.raised is None:
+        if state.raised is None or not sees(who, deps, state):
             return
-        view = desk_view(state, deps.clock.now())
+        if community is not None and call_community_id(deps, state) != community:
+            return
+        view = desk_view(state, deps.clock.now(), call_community_id(deps, state))
         outbox.send("update", {"event": item.event.type, "call": view}, item.seq)
 
     return sse_response(request, outbox, live.listen(on_event))
@@ -67,7 +89,9 @@ async def responder_stream(
     if auth_on(request):
         if who is ANONYMOUS:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        if who.id != responder_id and not who.is_supervisor:
+        if who.id != responder_id and not (
+            who.is_supervisor and oversees_person(who, deps_of(request), responder_id)
+        ):
             raise HTTPException(403, "this is another person's stream")
     deps = deps_of(request)
     live = live_of(request)

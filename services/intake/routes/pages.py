@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 
-from services.intake.auth import Principal, require_user
+from services.intake.auth import Principal, require_supervisor, require_user
 from services.intake.deps import deps_of
 from services.intake.schemas import CallIdPath
 
@@ -37,6 +37,11 @@ async def responder_page() -> FileResponse:
 @router.get("/board", include_in_schema=False)
 async def board_page() -> FileResponse:
     return _page("board.html")
+
+
+@router.get("/county", include_in_schema=False)
+async def county_page() -> FileResponse:
+    return _page("county.html")
 
 
 @router.get("/calls/{call_id}", include_in_schema=False)
@@ -76,12 +81,39 @@ async def texts(lang: str) -> FileResponse:
 
 @router.get("/api/buildings")
 async def buildings(request: Request) -> list[dict[str, Any]]:
-    """Public: buildings and districts by id and name only (for the resident's picker)."""
+    """Public: buildings, their districts and communities by id and name only (for the
+    resident's picker)."""
     roster = deps_of(request).roster
     return [
-        {"id": b.id, "name": b.name, "district_id": d.id, "district_name": d.name}
-        for d in roster.districts
+        {
+            "id": b.id,
+            "name": b.name,
+            "district_id": d.id,
+            "district_name": d.name,
+            "community_id": c.id,
+            "community_name": c.name,
+        }
+        for c in roster.served
+        for d in roster.districts_of(c)
         for b in d.buildings
+    ]
+
+
+@router.get("/api/communities")
+async def communities(request: Request, who: Principal = Depends(require_supervisor)) -> list[dict[str, Any]]:
+    """The communities ``who`` oversees (a county supervisor: all, the county's desk last),
+    with how many districts and buildings each has."""
+    roster = deps_of(request).roster
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "districts": len(roster.districts_of(c)),
+            "buildings": sum(len(d.buildings) for d in roster.districts_of(c)),
+            "county_desk": roster.is_county and c.id == roster.desk.id,
+        }
+        for c in roster.desks
+        if who.communities is None or c.id in who.communities
     ]
 
 
@@ -97,6 +129,8 @@ async def me(request: Request, who: Principal = Depends(require_user)) -> dict[s
         "id": who.id,
         "name": who.name,
         "role": who.role,
+        # A supervisor's communities (a county's community supervisor); None: everywhere.
+        "communities": sorted(who.communities) if who.communities is not None else None,
         "status": book.status(who.id, now, deps.busy_people()),
         "until": until.isoformat() if until else None,
     }

@@ -48,7 +48,15 @@ async def compliance(
     format: Literal["json", "csv"] = "json",
     who: Principal = Depends(require_supervisor),
 ) -> Response | dict[str, Any]:
-    params = {"from": start, "to": end, "group_by": group_by, "include_drills": include_drills, "tz": tz}
+    params: dict[str, Any] = {
+        "from": start,
+        "to": end,
+        "group_by": group_by,
+        "include_drills": include_drills,
+        "tz": tz,
+    }
+    if who.communities is not None:  # a community's supervisor: its calls only
+        params["communities"] = sorted(who.communities)
     body = await ask_audit(request, "report", params)
     if format == "csv":
         return PlainTextResponse(report_csv(body), media_type="text/csv")

@@ -69,4 +69,4 @@ async def load_roster(request: Request, who: Principal = Depends(require_supervi
         raise HTTPException(503, "not connected to NATS")
     sealed = await publish_roster(deps.nc, roster)
     deps.rosters.roster = sealed
-    return {"version": sealed.version, "districts": len(roster.districts), "people": len(roster.people)}
+    return {"version": sealed.version, "districts": len(roster.all_districts), "people": len(roster.people)}
