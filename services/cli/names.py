@@ -29,6 +29,7 @@ class Names:
     buildings: dict[str, str] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
     districts: dict[str, str] = field(default_factory=dict)
+    communities: dict[str, str] = field(default_factory=dict)
     people: dict[str, str] = field(default_factory=dict)
     community: str | None = None
 
@@ -39,6 +40,8 @@ class Names:
         for row in try_api("/api/buildings") or []:
             names.buildings[row["id"]] = row["name"]
             names.districts[row["district_id"]] = row["district_name"]
+            if row.get("community_id"):
+                names.communities[row["community_id"]] = row.get("community_name") or row["community_id"]
         if people:
             answer = try_api("/api/roster")
             if isinstance(answer, dict) and isinstance(answer.get("roster"), dict):
@@ -84,6 +87,9 @@ class Names:
         if not district_id or district_id == "(unknown)":
             return "(unknown district)"
         return self.districts.get(district_id, district_id)
+
+    def community_name(self, community_id: str) -> str:
+        return self.communities.get(community_id, community_id)
 
 
 def _label(prefix: str, name: str | None) -> str:

@@ -163,3 +163,18 @@ def test_offsets_are_shown_as_given_zone() -> None:
     berlin = parse_timezone("Europe/Berlin")
     assert local("2026-06-27T10:00:00Z", berlin) == "2026-06-27T12:00:00+02:00"
     assert local("2026-06-27T10:00:00+00:00", timezone(timedelta(hours=8)), "%H:%M") == "18:00"
+
+
+def test_a_county_report_by_community_names_each_community() -> None:
+    from services.cli.commands.audit import report_text
+
+    stage = {"calls": 1, "met": 1, "missed": 0, "pending": 0, "percent_within_target": 100.0,
+             "p50_s": 1.0, "p90_s": 1.0, "max_s": 1.0, "desk_confirmed": 0}  # fmt: skip
+    body = {
+        "calls": 2, "cancelled": 0, "false_alarms": 0, "merged": 0, "drills": 0, "group_by": "community",
+        "stages": {"contact": stage},
+        "groups": {"xf": {"stages": {"contact": stage}}, "(unknown)": {"stages": {"contact": stage}}},
+    }  # fmt: skip
+    names = Names(communities={"xf": "翔凤社区"})
+    text = report_text(body, names, UTC, "UTC")
+    assert "by community:" in text and "翔凤社区" in text and "(unknown community)" in text

@@ -18,6 +18,7 @@ from services.cli.table import render
 from services.runtime.settings import load_settings
 
 GROUP_TITLES = {
+    "community": "community",
     "district": "district",
     "building": "building",
     "level": "level",
@@ -123,6 +124,8 @@ STAGE_HEADERS = ["stage", "calls", "met", "missed", "pending", "in time", "p50",
 
 
 def group_name(group_by: str, key: str, names: Names) -> str:
+    if group_by == "community":
+        return "(unknown community)" if key == "(unknown)" else names.community_name(key)
     if group_by == "district":
         return names.district(key)
     if group_by == "building":
