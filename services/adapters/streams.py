@@ -28,22 +28,18 @@ DEVICE_LEDGER_TTL_S = 2 * DEVICE_FRESHNESS_S + CLOCK_SLACK_S
 
 def calls_stream_config(replicas: int = 1) -> StreamConfig:
     """``CALLS``: append-only history of every call (no delete, no purge)."""
-    return StreamConfig(
-        name=subjects.CALLS_STREAM,
-        subjects=[subjects.CALLS_SUBJECTS],
-        storage=StorageType.FILE,
-        num_replicas=replicas,
-        duplicate_window=DUPLICATE_WINDOW_S,
-        allow_direct=True,
-        deny_delete=True,
-        deny_purge=True,
-    )
+    return _history_config(subjects.CALLS_STREAM, [subjects.CALLS_SUBJECTS], replicas)
 
 
 def responders_stream_config(replicas: int = 1) -> StreamConfig:
+    """``RESPONDERS``: append-only history of availability and duty overrides."""
+    return _history_config(subjects.RESPONDERS_STREAM, list(subjects.RESPONDERS_SUBJECTS), replicas)
+
+
+def _history_config(name: str, stream_subjects: list[str], replicas: int) -> StreamConfig:
     return StreamConfig(
-        name=subjects.RESPONDERS_STREAM,
-        subjects=list(subjects.RESPONDERS_SUBJECTS),
+        name=name,
+        subjects=stream_subjects,
         storage=StorageType.FILE,
         num_replicas=replicas,
         duplicate_window=DUPLICATE_WINDOW_S,
