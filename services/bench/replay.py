@@ -15,19 +15,13 @@ import nats
 
 from events import codec, subjects
 from events.models import (
-    Caller,
     CallEvent,
-    CallRaised,
-    ContactShared,
-    DispatchAccepted,
-    ResponderArrived,
-    ResponderAssigned,
-    StageTimes,
 )
 from services.adapters.embedded_nats import EmbeddedNats
 from services.adapters.jetstream_store import JetStreamEventStore
 from services.adapters.verify import verify_stream
 from services.audit.replay import rebuild
+from services.bench.history import handled_call
 from services.bench.raw_read import raw_ordered_read
 from services.domain.invariants import Limits, Report
 from services.runtime.processes import declare_streams
@@ -36,52 +30,7 @@ EVENTS_PER_CALL = 5
 
 
 def _events_of(n: int, at: datetime) -> list[CallEvent]:
-    call_id = f"r{n}"
-    due = StageTimes(
-        contact=at + timedelta(seconds=60),
-        reach=at + timedelta(seconds=180),
-        onsite=at + timedelta(seconds=600),
-    )
-    person = f"g{n % 50}"
-    return [
-        CallRaised(
-            event_id=f"{call_id}-0",
-            call_id=call_id,
-            at=at,
-            caller=Caller(name="r", phone="1"),
-            building_id=f"b{n % 100}",
-            district_id=f"d{n % 10}",
-            due=due,
-            policy_version="bench",
-        ),
-        ResponderAssigned(
-            event_id=f"{call_id}-1",
-            call_id=call_id,
-            at=at + timedelta(seconds=1),
-            responder_id=person,
-            name=person,
-            level="building",
-            dispatch_id=f"{call_id}-d",
-            ack_timeout_s=45,
-        ),
-        ContactShared(
-            event_id=f"{call_id}-2",
-            call_id=call_id,
-            at=at + timedelta(seconds=1),
-            responder_id=person,
-            name=person,
-        ),
-        DispatchAccepted(
-            event_id=f"{call_id}-3",
-            call_id=call_id,
-            at=at + timedelta(seconds=30),
-            responder_id=person,
-            dispatch_id=f"{call_id}-d",
-        ),
-        ResponderArrived(
-            event_id=f"{call_id}-4", call_id=call_id, at=at + timedelta(seconds=400), responder_id=person
-        ),
-    ]
+    return handled_call(f"r{n}", at, f"b{n % 100}", f"d{n % 10}", f"g{n % 50}", resolved=False)
 
 
 async def _fill(url: str, events: int) -> None:

@@ -38,14 +38,10 @@ from events.models import (
     Caller,
     CallEvent,
     CallRaised,
-    CallResolved,
-    ContactShared,
-    DispatchAccepted,
-    ResponderArrived,
-    ResponderAssigned,
     StageTimes,
 )
 from services.adapters.embedded_nats import EmbeddedNats, free_port, nats_server_binary, server_config
+from services.bench.history import handled_call
 from services.bench.raw_read import raw_ordered_read
 from services.bench.system import bench_roster
 from services.runtime.processes import ProcessGroup, declare_streams
@@ -59,51 +55,7 @@ WAIT_S = 600.0  # a first start over 1M events folds them all (slow before resta
 
 
 def _closed_call(call_id: str, at: datetime, building: str) -> list[CallEvent]:
-    due = StageTimes(
-        contact=at + timedelta(seconds=60),
-        reach=at + timedelta(seconds=180),
-        onsite=at + timedelta(seconds=600),
-    )
-    base = {"call_id": call_id}
-    person = "g0-0-0"
-    return [
-        CallRaised(
-            **base,
-            event_id=f"{call_id}-0",
-            at=at,
-            caller=Caller(name="r", phone="1"),
-            building_id=building,
-            district_id="d0",
-            due=due,
-            policy_version="bench",
-        ),
-        ResponderAssigned(
-            **base,
-            event_id=f"{call_id}-1",
-            at=at + timedelta(seconds=1),
-            responder_id=person,
-            name=person,
-            level="building",
-            dispatch_id=f"{call_id}-d",
-            ack_timeout_s=45,
-        ),
-        ContactShared(
-            **base, event_id=f"{call_id}-2", at=at + timedelta(seconds=1), responder_id=person, name=person
-        ),
-        DispatchAccepted(
-            **base,
-            event_id=f"{call_id}-3",
-            at=at + timedelta(seconds=30),
-            responder_id=person,
-            dispatch_id=f"{call_id}-d",
-        ),
-        ResponderArrived(
-            **base, event_id=f"{call_id}-4", at=at + timedelta(seconds=400), responder_id=person
-        ),
-        CallResolved(
-            **base, event_id=f"{call_id}-5", at=at + timedelta(seconds=900), by=person, outcome="handled"
-        ),
-    ]
+    return handled_call(call_id, at, building, "d0", "g0-0-0", resolved=True)
 
 
 async def fill(url: str, events: int) -> float:
