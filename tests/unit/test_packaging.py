@@ -25,6 +25,9 @@ def test_compose_runs_every_service_against_nats() -> None:
         assert entry["environment"]["NATS_URL"].split(",") == [f"nats://{node}:4222" for node in nodes]
         assert entry["environment"]["DISPATCH1310_REPLICAS"] == "3"
         assert set(entry["depends_on"]) == set(nodes)
+        # one keys/ for all: the answer links the notifier signs are checked by the intake
+        data_dir = entry["environment"]["DISPATCH1310_DATA"]
+        assert f"keys:{data_dir}/keys" in entry["volumes"], f"{name} does not share the data dir's keys/"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
