@@ -308,3 +308,24 @@ async def test_a_call_stored_before_the_county_belongs_to_its_buildings_communit
         assert await wait_for(lambda: groups(COUNTY_SUPERVISOR), what="the report") == {"gy": 1}
         assert await groups(GY_SUPERVISOR) == {"gy": 1}
         assert await groups(XF_SUPERVISOR) is None
+
+
+async def test_a_community_supervisor_reads_their_part_of_the_roster_and_loads_none(system: System) -> None:
+    async def communities(headers: dict[str, str]) -> list[str]:
+        body = (await system.http.get("/api/roster", headers=headers)).json()
+        return [c["id"] for c in body["roster"]["communities"]]
+
+    assert await communities(COUNTY_SUPERVISOR) == ["xf", "gy"]
+    assert await communities(XF_SUPERVISOR) == ["xf"]  # no names or phones of gy's people
+    before = (await system.http.get("/healthz")).json()["roster_version"]
+    refused = await system.http.post("/api/roster", content=COUNTY.read_bytes(), headers=XF_SUPERVISOR)
+    assert refused.status_code == 403, refused.text
+    assert (await system.http.get("/healthz")).json()["roster_version"] == before
+
+    unknown = await system.http.get("/api/board?community=nowhere", headers=COUNTY_SUPERVISOR)
+    assert unknown.status_code == 404 and "nowhere" in unknown.text
+    people = {
+        row["id"]: row["community_id"]
+        for row in (await system.http.get("/api/responders", headers=COUNTY_SUPERVISOR)).json()
+    }
+    assert (people["gx1"], people["gy1"], people["r1"]) == ("xf", "gy", None)

@@ -47,6 +47,12 @@ def board_rows(
     ]
 
 
+def known_community(request: Request, community: str | None) -> None:
+    """404 for a ``?community=`` the roster does not know (as ``/api/duty`` answers)."""
+    if community is not None and deps_of(request).roster.community_by_id(community) is None:
+        raise HTTPException(404, f"no community {community!r} in the roster")
+
+
 @router.get("/api/board")
 async def board(
     request: Request,
@@ -55,6 +61,7 @@ async def board(
     who: Principal = Depends(require_supervisor),
 ) -> dict[str, Any]:
     """The board of ``who``'s communities (a county supervisor: the county's), or of one."""
+    known_community(request, community)
     live = live_of(request)
     return {"calls": board_rows(request, district, who, community), "seq": live.last_seq}
 
@@ -66,6 +73,7 @@ async def board_stream(
     who: Principal = Depends(require_supervisor),
 ) -> StreamingResponse:
     """The board's changes as they happen, for ``who``'s communities (or one of them) only."""
+    known_community(request, community)
     deps = deps_of(request)
     live = live_of(request)
     outbox = Outbox()
