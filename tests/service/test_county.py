@@ -324,6 +324,8 @@ async def test_a_community_supervisor_reads_their_part_of_the_roster_and_loads_n
 
     unknown = await system.http.get("/api/board?community=nowhere", headers=COUNTY_SUPERVISOR)
     assert unknown.status_code == 404 and "nowhere" in unknown.text
+    assert (await system.http.get("/api/board?community=gy", headers=XF_SUPERVISOR)).status_code == 403
+    assert (await system.http.get("/api/board/stream?community=gy", headers=XF_SUPERVISOR)).status_code == 403
     people = {
         row["id"]: row["community_id"]
         for row in (await system.http.get("/api/responders", headers=COUNTY_SUPERVISOR)).json()

@@ -14,7 +14,7 @@ from services.domain.roster import Roster
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls
-from services.intake.scope import call_community_id, oversees_person, sees
+from services.intake.scope import call_community_id, oversees_person, reads_of, sees
 from services.intake.sse import Outbox, sse_response
 from services.intake.views import actor_of, call_view, desk_view
 
@@ -47,12 +47,6 @@ def board_rows(
     ]
 
 
-def known_community(request: Request, community: str | None) -> None:
-    """404 for a ``?community=`` the roster does not know (as ``/api/duty`` answers)."""
-    if community is not None and deps_of(request).roster.community_by_id(community) is None:
-        raise HTTPException(404, f"no community {community!r} in the roster")
-
-
 @router.get("/api/board")
 async def board(
     request: Request,
@@ -61,7 +55,7 @@ async def board(
     who: Principal = Depends(require_supervisor),
 ) -> dict[str, Any]:
     """The board of ``who``'s communities (a county supervisor: the county's), or of one."""
-    known_community(request, community)
+    reads_of(deps_of(request), who, community)  # 404 unknown to the roster, 403 another's
     live = live_of(request)
     return {"calls": board_rows(request, district, who, community), "seq": live.last_seq}
 
@@ -73,8 +67,8 @@ async def board_stream(
     who: Principal = Depends(require_supervisor),
 ) -> StreamingResponse:
     """The board's changes as they happen, for ``who``'s communities (or one of them) only."""
-    known_community(request, community)
     deps = deps_of(request)
+    reads_of(deps, who, community)  # 404 unknown to the roster, 403 another's
     live = live_of(request)
     outbox = Outbox()
     outbox.send("snapshot", {"calls": board_rows(request, None, who, community)}, live.last_seq)
