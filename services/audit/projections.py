@@ -34,7 +34,8 @@ from services.domain.duty import DutyBook
 # The stage each milestone event meets (the promise's own table, read the other way).
 MILESTONE: dict[type[CallEvent], Stage] = {event: stage for stage, event in STAGE_MET_BY.items()}
 
-# Where a call was raised, as its ``CallRaised`` says: (community_id, building_id, district_id).
+# What decides a call's community, from its ``CallRaised``: (community_id, building_id, district_id),
+# the building and district only when no community is named (``CallFacts.place``).
 Place = tuple[str | None, str | None, str | None]
 # A call's community from its place, at read time: the roster's ``known_community`` (a call
 # stored before counties counts under its building's community); None: a place nobody knows.
@@ -69,7 +70,11 @@ class CallFacts:
 
     @property
     def place(self) -> Place:
-        return (self.community_id, self.building_id, self.district_id)
+        """What decides the call's community: the one it was raised in, else (a call stored
+        before counties) its building and district, looked up at read time."""
+        if self.community_id is not None:
+            return (self.community_id, None, None)
+        return (None, self.building_id, self.district_id)
 
     def to_json(self) -> dict[str, Any]:
         return {
