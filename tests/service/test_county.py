@@ -297,6 +297,8 @@ async def test_a_call_stored_before_the_county_belongs_to_its_buildings_communit
     assert refused.status_code == 403, refused.text
     allowed = await system.http.post(f"/api/calls/{old}/notes", json={"text": "x"}, headers=GY_SUPERVISOR)
     assert allowed.status_code == 200, allowed.text
+    by_officer = await system.http.post(f"/api/calls/{old}/notes", json={"text": "y"}, headers=GY_OFFICER)
+    assert by_officer.status_code == 200, by_officer.text
 
     async with running(await build_audit(system.settings)):
 
