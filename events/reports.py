@@ -44,10 +44,11 @@ def report_csv(body: dict[str, Any]) -> str:
 
 
 def points_csv(body: dict[str, Any]) -> str:
-    """The volunteer points (the ``points`` answer) as CSV: one row per person and quarter."""
+    """The volunteer points (the ``points`` answer) as CSV: one row per person, community
+    (empty: a call at a place the roster does not know) and quarter."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["person_id", "quarter", "points"])
+    writer.writerow(["person_id", "community_id", "quarter", "points"])
     for row in body["quarterly"]:
-        writer.writerow([row["person_id"], row["quarter"], row["points"]])
+        writer.writerow([row["person_id"], row.get("community_id") or "", row["quarter"], row["points"]])
     return out.getvalue()

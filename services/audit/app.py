@@ -13,8 +13,9 @@ from nats.aio.msg import Msg
 from events import subjects
 from events.models import CallEvent, Fact
 from services.adapters.follow import StreamFollower
+from services.adapters.roster_store import RosterHolder
 from services.audit import checkpoint
-from services.audit.projections import AuditState, apply, apply_desk
+from services.audit.projections import AuditState, apply, apply_desk, as_raised
 from services.audit.queries import SUBJECT_PREFIX, QueryError, answer, encode
 from services.domain.clock import Clock
 from services.runtime import metrics
@@ -32,9 +33,16 @@ class AuditService:
     """Projections resumed from the last checkpoint (or rebuilt from sequence 1), then live;
     checkpointed every ``checkpoint_every_s`` when something changed, and on stop."""
 
-    def __init__(self, nc: Client, clock: Clock, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        clock: Clock,
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+        rosters: RosterHolder | None = None,
+    ) -> None:
         self.nc = nc
         self.clock = clock
+        self.rosters = rosters  # whose communities old calls count under, at read time
         self.checkpoint_every_s = checkpoint_every_s
         self.state = AuditState()
         self.resumed_from = 0  # the CALLS sequence the checkpoint covered (0: rebuilt from 1)
@@ -91,9 +99,10 @@ class AuditService:
         name = msg.subject.removeprefix(SUBJECT_PREFIX)
         try:
             params = json.loads(msg.data or b"{}")
+            community_of = self.rosters.roster.known_community if self.rosters is not None else as_raised
             body = {
                 "ok": True,
-                "result": answer(self.state, name, params, self.clock.now()),
+                "result": answer(self.state, name, params, self.clock.now(), community_of),
                 "seq": self.state.last_seq,
             }
         except (QueryError, ValueError) as exc:
@@ -109,6 +118,8 @@ class AuditService:
             await self._sub.unsubscribe()  # type: ignore[attr-defined]
         await self.follower.stop()
         await self.desk_follower.stop()
+        if self.rosters is not None:
+            await self.rosters.close()
         try:
             await asyncio.wait_for(self.save_checkpoint(), 5.0)
         except Exception as exc:  # a checkpoint is an optimisation; the stream is the truth
@@ -121,8 +132,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> Service:
     return await bootstrap("audit", settings, compose, clock=clock)
 
 
-async def compose(*, nc: Client, clock: Clock) -> Service:
-    return AuditService(nc, clock)
+async def compose(*, nc: Client, clock: Clock, rosters: RosterHolder) -> Service:
+    return AuditService(nc, clock, rosters=rosters)
 
 
 def run(settings: Settings) -> None:

@@ -19,7 +19,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundErr
 from events import subjects
 from services.audit.projections import AuditState
 
-FORMAT = 3  # bump whenever AuditState's shape or fold changes: older checkpoints are then ignored
+FORMAT = 4  # bump whenever AuditState's shape or fold changes: older checkpoints are then ignored
 OBJECT = "projections"
 log = structlog.get_logger("audit.checkpoint")
 

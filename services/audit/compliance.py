@@ -27,7 +27,7 @@ from typing import Any
 
 from events.models import STAGES
 from events.reports import PERIODS
-from services.audit.projections import CallFacts
+from services.audit.projections import CallFacts, CommunityOf, as_raised
 
 
 def stage_outcome(facts: CallFacts, stage: str, now: datetime) -> tuple[str, float | None]:
@@ -63,9 +63,14 @@ def parse_utc_offset(value: str) -> timedelta:
     return timedelta(minutes=minutes if match[1] == "+" else -minutes)
 
 
-def group_key(facts: CallFacts, group_by: str, utc_offset: timedelta = timedelta(0)) -> str:
+def group_key(
+    facts: CallFacts,
+    group_by: str,
+    utc_offset: timedelta = timedelta(0),
+    community_of: CommunityOf = as_raised,
+) -> str:
     if group_by == "community":
-        return facts.community_id or "(unknown)"
+        return community_of(*facts.place) or "(unknown)"
     if group_by == "district":
         return facts.district_id or "(unknown)"
     if group_by == "building":
@@ -118,14 +123,16 @@ def report(
     include_drills: bool = False,
     utc_offset: timedelta = timedelta(0),
     communities: Collection[str] | None = None,
+    community_of: CommunityOf = as_raised,
 ) -> dict[str, Any]:
     """The compliance report; ``communities``: of those communities' calls only (a community
-    supervisor's report), None: every call."""
+    supervisor's report), None: every call. A call's community is ``community_of`` its place
+    (the roster's: a call stored before counties counts under its building's community)."""
     chosen = [
         f
         for f in calls
         if (include_drills or not f.drill)
-        and (communities is None or f.community_id in communities)
+        and (communities is None or community_of(*f.place) in communities)
         and (start is None or f.raised_at >= start)
         and (end is None or f.raised_at < end)
     ]
@@ -144,7 +151,7 @@ def report(
     if group_by:
         groups: dict[str, list[CallFacts]] = {}
         for facts in judged:
-            groups.setdefault(group_key(facts, group_by, utc_offset), []).append(facts)
+            groups.setdefault(group_key(facts, group_by, utc_offset, community_of), []).append(facts)
         body["group_by"] = group_by
         if group_by in PERIODS:
             body["utc_offset_minutes"] = int(utc_offset.total_seconds() // 60)

@@ -3,6 +3,7 @@ audit answers for. No I/O; the same fold runs live and in ``dispatch1310 replay`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,18 @@ from services.domain.duty import DutyBook
 # The stage each milestone event meets (the promise's own table, read the other way).
 MILESTONE: dict[type[CallEvent], Stage] = {event: stage for stage, event in STAGE_MET_BY.items()}
 
+# What decides a call's community, from its ``CallRaised``: (community_id, building_id, district_id),
+# the building and district only when no community is named (``CallFacts.place``).
+Place = tuple[str | None, str | None, str | None]
+# A call's community from its place, at read time: the roster's ``known_community`` (a call
+# stored before counties counts under its building's community); None: a place nobody knows.
+CommunityOf = Callable[[str | None, str | None, str | None], str | None]
+
+
+def as_raised(community_id: str | None, building_id: str | None, district_id: str | None) -> str | None:
+    """The community a call was raised in, without a roster (replay digests, tests)."""
+    return community_id
+
 
 @dataclass
 class CallFacts:
@@ -54,6 +67,14 @@ class CallFacts:
     outcome: str | None = None
     closed_at: datetime | None = None
     community_id: str | None = None  # None: a call stored before counties
+
+    @property
+    def place(self) -> Place:
+        """What decides the call's community: the one it was raised in, else (a call stored
+        before counties) its building and district, looked up at read time."""
+        if self.community_id is not None:
+            return (self.community_id, None, None)
+        return (None, self.building_id, self.district_id)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +102,15 @@ class ResponderStats:
     accept_s: list[float] = field(default_factory=list)
     arrive_s: list[float] = field(default_factory=list)
 
+    def add(self, other: ResponderStats) -> None:
+        self.received += other.received
+        self.accepted += other.accepted
+        self.declined += other.declined
+        self.timed_out += other.timed_out
+        self.arrived += other.arrived
+        self.accept_s += other.accept_s
+        self.arrive_s += other.arrive_s
+
 
 @dataclass(frozen=True)
 class PointsEntry:
@@ -98,7 +128,9 @@ POINT_RULES: dict[str, int] = {"accepted": 1, "arrived": 2, "resolved": 2}
 @dataclass
 class AuditState:
     calls: dict[str, CallFacts] = field(default_factory=dict)
-    responders: dict[str, ResponderStats] = field(default_factory=dict)
+    # Per person and the place of the calls they were paged for: a county's figures are read
+    # per community (``summaries.responder_stats``) through the roster in force then.
+    responders: dict[tuple[str, Place], ResponderStats] = field(default_factory=dict)
     assigned_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     points: list[PointsEntry] = field(default_factory=list)
     last_seq: int = 0
@@ -172,7 +204,7 @@ def _responder(state: AuditState, facts: CallFacts, event: CallEvent) -> None:
     person = getattr(event, "responder_id", None)
     if person is None:
         return
-    stats = state.responders.setdefault(person, ResponderStats())
+    stats = state.responders.setdefault((person, facts.place), ResponderStats())
     key = (event.call_id, person)
     match event:
         case ResponderAssigned():

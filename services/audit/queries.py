@@ -9,7 +9,7 @@ from typing import Any
 from events.reports import GROUPS
 from events.subjects import AUDIT_QUERY_PREFIX
 from services.audit.compliance import parse_utc_offset, report
-from services.audit.projections import AuditState
+from services.audit.projections import AuditState, CommunityOf, as_raised
 from services.audit.summaries import digest, points, responder_stats
 
 SUBJECT_PREFIX = AUDIT_QUERY_PREFIX
@@ -48,7 +48,13 @@ def _communities(value: Any) -> frozenset[str] | None:
     return frozenset(value)
 
 
-def answer(state: AuditState, name: str, params: dict[str, Any], now: datetime) -> Any:
+def answer(
+    state: AuditState, name: str, params: dict[str, Any], now: datetime, community_of: CommunityOf = as_raised
+) -> Any:
+    """The answer to query ``name``; ``communities`` (a list of ids) narrows a report, the
+    responder figures and the points to those communities' calls, each call's community being
+    ``community_of`` its place (the audit passes the current roster's)."""
+    communities = _communities(params.get("communities"))
     if name == "report":
         group_by = params.get("group_by") or None
         if group_by is not None and group_by not in GROUPS:
@@ -61,12 +67,13 @@ def answer(state: AuditState, name: str, params: dict[str, Any], now: datetime) 
             group_by,
             bool(params.get("include_drills", False)),
             _offset(params.get("tz")),
-            _communities(params.get("communities")),
+            communities,
+            community_of,
         )
     if name == "responders":
-        return responder_stats(state)
+        return responder_stats(state, community_of, communities)
     if name == "points":
-        return points(state, params.get("person_id"))
+        return points(state, params.get("person_id"), community_of, communities)
     if name == "digest":
         return digest(state)
     raise QueryError(f"unknown query {name!r}")

@@ -1,20 +1,32 @@
-"""Responder statistics and the volunteer points ledger, as answers (pure)."""
+"""Responder statistics and the volunteer points ledger, as answers (pure), per community:
+a figure belongs to the community of the call it comes from."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from services.audit.compliance import percentile
-from services.audit.projections import AuditState
+from services.audit.projections import AuditState, CommunityOf, PointsEntry, ResponderStats, as_raised
 
 
-def responder_stats(state: AuditState) -> list[dict[str, Any]]:
+def responder_stats(
+    state: AuditState, community_of: CommunityOf = as_raised, communities: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """A row per person and community they were paged in (the calls' communities, through
+    ``community_of``); ``communities``: of those communities' calls only, None: every call."""
+    merged: dict[tuple[str, str | None], ResponderStats] = {}
+    for (person, place), stats in state.responders.items():
+        community = community_of(*place)
+        if communities is None or community in communities:
+            merged.setdefault((person, community), ResponderStats()).add(stats)
     return [
         {
             "id": person,
+            "community_id": community,
             "received": s.received,
             "accepted": s.accepted,
             "declined": s.declined,
@@ -23,7 +35,7 @@ def responder_stats(state: AuditState) -> list[dict[str, Any]]:
             "median_accept_s": percentile(s.accept_s, 0.5),
             "median_arrive_s": percentile(s.arrive_s, 0.5),
         }
-        for person, s in sorted(state.responders.items())
+        for (person, community), s in sorted(merged.items(), key=lambda item: (item[0][0], item[0][1] or ""))
     ]
 
 
@@ -31,27 +43,42 @@ def quarter(at: datetime) -> str:
     return f"{at.year}-Q{(at.month - 1) // 3 + 1}"
 
 
-def points(state: AuditState, person: str | None = None) -> dict[str, Any]:
-    entries = [e for e in state.points if person is None or e.person_id == person]
-    totals: dict[str, dict[str, int]] = {}
-    for e in entries:
-        by_quarter = totals.setdefault(e.person_id, {})
-        by_quarter[quarter(e.at)] = by_quarter.get(quarter(e.at), 0) + e.points
+def points(
+    state: AuditState,
+    person: str | None = None,
+    community_of: CommunityOf = as_raised,
+    communities: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """The points ledger and the quarterly totals per person and community: a point belongs
+    to the community of the call it was earned on (``community_of``); ``communities``: of those
+    communities only, None: every community."""
+    entries: list[tuple[PointsEntry, str | None]] = []
+    for e in state.points:
+        facts = state.calls.get(e.call_id)
+        community = community_of(*facts.place) if facts is not None else None
+        if (person is None or e.person_id == person) and (communities is None or community in communities):
+            entries.append((e, community))
+    totals: dict[tuple[str, str | None, str], int] = {}
+    for e, community in entries:
+        key = (e.person_id, community, quarter(e.at))
+        totals[key] = totals.get(key, 0) + e.points
     return {
         "quarterly": [
-            {"person_id": pid, "quarter": q, "points": pts}
-            for pid, quarters in sorted(totals.items())
-            for q, pts in sorted(quarters.items())
+            {"person_id": pid, "community_id": community, "quarter": q, "points": pts}
+            for (pid, community, q), pts in sorted(
+                totals.items(), key=lambda i: (i[0][0], i[0][1] or "", i[0][2])
+            )
         ],
         "ledger": [
             {
                 "person_id": e.person_id,
+                "community_id": community,
                 "call_id": e.call_id,
                 "reason": e.reason,
                 "points": e.points,
                 "at": e.at.isoformat(),
             }
-            for e in entries
+            for e, community in entries
         ],
     }
 

@@ -373,6 +373,17 @@ class Roster(_Model):
         else (a call stored before communities) its building's."""
         return self.community_by_id(community_id) or self.community_of(building_id, district_id)
 
+    def known_community(
+        self, community_id: str | None, building_id: str | None, district_id: str | None = None
+    ) -> str | None:
+        """A stored call's community id for reports: the one it was raised in when it names
+        one; a call stored before communities (``community_id`` None), its building's (or
+        district's) in this roster; None for a place this roster does not know."""
+        if community_id is not None:
+            return community_id
+        district = self.district_of(building_id) or self.district(district_id)
+        return self._community_of_district[district.id].id if district is not None else None
+
     @cached_property
     def supervisor_scopes(self) -> dict[str, frozenset[str] | None]:
         """Each supervisor's communities: None for a county supervisor (everywhere)."""

@@ -20,6 +20,8 @@ __all__ = [
     "desk_covers_community",
     "has_desk_powers",
     "oversees_person",
+    "read_scope",
+    "reads_of",
     "require_desk_over",
     "require_in_scope",
     "sees",
@@ -89,3 +91,25 @@ def require_in_scope(deps: IntakeDeps, who: Principal, state: CallState) -> None
         return
     if who.id not in state.assignments:
         raise refuse_elsewhere(deps, state)
+
+
+def read_scope(deps: IntakeDeps, who: Principal) -> frozenset[str] | None:
+    """The communities whose figures (reports, responder figures, points) ``who`` reads: a
+    supervisor's (None: a county supervisor, everywhere), the desk the officer on duty holds
+    (None: the county's own desk); nobody else reads any."""
+    if who.is_supervisor:
+        return who.communities
+    return deps.duty_scope(who.id) if who is not ANONYMOUS else frozenset()
+
+
+def reads_of(deps: IntakeDeps, who: Principal, community: str | None) -> frozenset[str] | None:
+    """What a read covers: ``community`` when asked (404: not in the roster; 403: not one of
+    ``who``'s), else every community ``who`` reads (None: all)."""
+    scope = read_scope(deps, who)
+    if community is None:
+        return scope
+    if deps.roster.community_by_id(community) is None:
+        raise HTTPException(404, f"no community {community!r} in the roster")
+    if not covers(scope, community):
+        raise HTTPException(403, f"community {community} is not yours")
+    return frozenset({community})

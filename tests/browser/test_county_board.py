@@ -82,6 +82,16 @@ async def test_the_county_board_counts_each_community_and_puts_the_unreached_fir
     await shot(page, "county-board")
     await assert_accessible(page, "county-board")
 
+    # A community's name opens its own board: its calls, its desk on duty, no other's.
+    await page.click("tr[data-community='gy'] a")
+    await expect(page).to_have_url(f"{system.settings.http_url}/board?community=gy")
+    await expect(page.locator("#board")).to_be_visible()
+    await expect(page.locator("#community-name")).to_have_text("绿水社区")
+    await expect(page.locator(f"#rows tr[data-call='{gy}']")).to_have_count(1, timeout=5000)
+    await expect(page.locator("#rows tr[data-call]")).to_have_count(1)
+    await expect(page.locator("#onduty")).to_contain_text("绿水值班员 赵敏")
+    await expect(page.locator("#pi-building option[value='xf-b1']")).to_have_count(0)
+
     # A community's supervisor sees their community only.
     other = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
     await sign_in(other, system, "demo-sx")

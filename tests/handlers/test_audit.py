@@ -93,8 +93,12 @@ async def test_responder_figures_and_points_of_the_same_run() -> None:
         300.0,
     )
     assert stats["g4"]["timed_out"] == 1 and stats["g4"]["accepted"] == 0  # the unanswered call
-    points = answer(system.audit, "points", {}, system.clock.now())
-    assert points["quarterly"] == [{"person_id": "g1", "quarter": "2026-Q2", "points": 5}]  # 1 + 2 + 2
+    # These calls carry no ``community_id`` (as if stored before counties): read through the
+    # roster, they count under their buildings' community.
+    points = answer(system.audit, "points", {}, system.clock.now(), system.roster.known_community)
+    assert points["quarterly"] == [
+        {"person_id": "g1", "community_id": "jsb", "quarter": "2026-Q2", "points": 5}  # 1 + 2 + 2
+    ]
     assert {e["reason"] for e in points["ledger"]} == {"accepted", "arrived", "resolved"}  # no drill points
 
 

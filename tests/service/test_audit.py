@@ -147,7 +147,12 @@ async def test_compliance_report_points_and_csv_over_http(system: System) -> Non
         ).text
         assert any(row.startswith("all,contact,1,1,0") for row in csv_text.splitlines())
         points = (await system.http.get("/api/points", headers=supervisor)).json()
-        assert {"person_id": "g1", "quarter": f"{body_year(body)}", "points": 5} in points["quarterly"]
+        assert {
+            "person_id": "g1",
+            "community_id": "jsb",
+            "quarter": f"{body_year(body)}",
+            "points": 5,
+        } in points["quarterly"]
         assert (await system.http.get("/api/reports/compliance", headers=g1)).status_code == 403
         bad = await system.http.get(
             "/api/reports/compliance", params={"from": "yesterday"}, headers=supervisor

@@ -226,3 +226,7 @@ async def test_report_table_json_and_csv(cli_env: System, capsys: pytest.Capture
         )
         assert await cli("report", "--from", "yesterday") == 2
         assert "--from" in one_line_error(capsys.readouterr().err)
+        assert await cli("report", "--community", "jsb") == 0
+        assert "1 calls judged" in capsys.readouterr().out
+        assert await cli("report", "--community", "nowhere") != 0
+        assert "no community 'nowhere'" in one_line_error(capsys.readouterr().err)

@@ -9,13 +9,16 @@ from pathlib import Path
 import pytest
 
 from services.adapters.embedded_nats import EmbeddedNats
+from services.adapters.jetstream_store import JetStreamEventStore
 from services.adapters.verify import verify_stream
 from services.audit.app import build as build_audit
+from services.domain.ids import new_call_id
 from services.domain.invariants import Limits
 from services.domain.roster import DEMO_ROSTER, load_roster_file
 from services.runtime.settings import Settings
 from services.simulator.runner import Simulation
 from services.simulator.scenario import load_scenario
+from tests.factories import raised
 from tests.service.conftest import System
 from tests.support import bearer, make_settings, running, wait_for
 
@@ -214,3 +217,119 @@ async def test_reports_group_by_community_and_a_community_supervisor_gets_their_
         assert await wait_for(lambda: counted(COUNTY_SUPERVISOR), what="the report") == {"gy": 1, "xf": 1}
         assert await counted(XF_SUPERVISOR) == {"xf": 1}
         assert await counted(GY_SUPERVISOR) == {"gy": 1}
+
+
+async def handle(system: System, building_id: str, token: str) -> str:
+    """A call at ``building_id`` handled by the person it pages first (accept, arrive, resolve)."""
+    call_id = (await system.raise_call(building_id))["call_id"]
+    await first_paged(system, call_id)
+    for action in ("accept", "arrive", "resolve"):
+        done = await system.http.post(f"/api/calls/{call_id}/{action}", json={}, headers=bearer(token))
+        assert done.status_code == 200, done.text
+    await system.log.wait_type(call_id, "CallResolved")
+    return call_id
+
+
+async def test_points_and_responder_figures_per_community(system: System) -> None:
+    await handle(system, "xf-b1", "demo-gx1")
+    await handle(system, "gy-b1", "demo-gy1")
+    async with running(await build_audit(system.settings)):
+
+        async def totals(headers: dict[str, str], query: str = "") -> set[tuple[str, str, int]] | None:
+            response = await system.http.get(f"/api/points{query}", headers=headers)
+            assert response.status_code == 200, response.text
+            rows = response.json()["quarterly"]
+            return {(r["person_id"], r["community_id"], r["points"]) for r in rows} or None
+
+        everyone = await wait_for(lambda: totals(COUNTY_SUPERVISOR), what="the points")
+        assert everyone == {("gx1", "xf", 5), ("gy1", "gy", 5)}
+        assert await totals(XF_SUPERVISOR) == {("gx1", "xf", 5)}
+        assert await totals(GY_SUPERVISOR) == {("gy1", "gy", 5)}
+        assert await totals(GY_OFFICER) == {("gy1", "gy", 5)}  # the officer on duty: their desk's
+        assert await totals(COUNTY_SUPERVISOR, "?community=gy") == {("gy1", "gy", 5)}
+        ledger = (await system.http.get("/api/points", headers=XF_SUPERVISOR)).json()["ledger"]
+        assert {row["community_id"] for row in ledger} == {"xf"} and len(ledger) == 3
+        csv_text = (await system.http.get("/api/points?format=csv", headers=XF_SUPERVISOR)).text
+        assert csv_text.splitlines()[1:] == [f"gx1,xf,{ledger[0]['at'][:4]}-Q{quarter_of(ledger[0]['at'])},5"]
+
+        unknown = await system.http.get("/api/points?community=nowhere", headers=COUNTY_SUPERVISOR)
+        assert unknown.status_code == 404 and "nowhere" in unknown.text
+        elsewhere = await system.http.get("/api/points?community=gy", headers=XF_SUPERVISOR)
+        assert elsewhere.status_code == 403
+        assert (await system.http.get("/api/points", headers=bearer("demo-gx1"))).status_code == 403
+
+        figures = (await system.http.get("/api/reports/responders", headers=XF_SUPERVISOR)).json()
+        assert [(r["id"], r["community_id"], r["accepted"]) for r in figures] == [("gx1", "xf", 1)]
+        figures = (await system.http.get("/api/reports/responders", headers=COUNTY_SUPERVISOR)).json()
+        assert {(r["id"], r["community_id"]) for r in figures} == {("gx1", "xf"), ("gy1", "gy")}
+        narrowed = await system.http.get("/api/reports/responders?community=xf", headers=COUNTY_SUPERVISOR)
+        assert [r["id"] for r in narrowed.json()] == ["gx1"]
+        refused = await system.http.get("/api/reports/responders?community=xf", headers=GY_SUPERVISOR)
+        assert refused.status_code == 403
+        report = await system.http.get("/api/reports/compliance?community=gy", headers=COUNTY_SUPERVISOR)
+        assert report.json()["calls"] == 1
+        assert (
+            await system.http.get("/api/reports/compliance?community=nowhere", headers=COUNTY_SUPERVISOR)
+        ).status_code == 404
+
+
+def quarter_of(at: str) -> int:
+    return (int(at[5:7]) - 1) // 3 + 1
+
+
+async def test_a_call_stored_before_the_county_belongs_to_its_buildings_community(system: System) -> None:
+    """A call raised before the county roster (no ``community_id``) at a gy building: gy's
+    board, gy's desk acts on it and xf's may not, and the report counts it under gy."""
+    old = new_call_id()
+    await JetStreamEventStore(system.nc).append(
+        old, [raised(old, at=datetime.now(UTC), building_id="gy-b1", district_id="gy-d1")], 0
+    )
+    assert await first_paged(system, old) == "gy1"  # routed within gy, as before
+
+    async def on_board(headers: dict[str, str], query: str = "") -> set[str]:
+        rows = (await system.http.get(f"/api/board{query}", headers=headers)).json()["calls"]
+        return {row["call_id"] for row in rows if row["community_id"] == "gy"}
+
+    assert await wait_for(lambda: on_board(GY_SUPERVISOR), what="the old call on gy's board") == {old}
+    assert await on_board(COUNTY_SUPERVISOR, "?community=gy") == {old}
+    assert await on_board(XF_SUPERVISOR) == set()
+    refused = await system.http.post(f"/api/calls/{old}/notes", json={"text": "x"}, headers=XF_SUPERVISOR)
+    assert refused.status_code == 403, refused.text
+    allowed = await system.http.post(f"/api/calls/{old}/notes", json={"text": "x"}, headers=GY_SUPERVISOR)
+    assert allowed.status_code == 200, allowed.text
+    by_officer = await system.http.post(f"/api/calls/{old}/notes", json={"text": "y"}, headers=GY_OFFICER)
+    assert by_officer.status_code == 200, by_officer.text
+
+    async with running(await build_audit(system.settings)):
+
+        async def groups(headers: dict[str, str]) -> dict[str, int] | None:
+            response = await system.http.get("/api/reports/compliance?group_by=community", headers=headers)
+            found = {key: g["calls"] for key, g in response.json().get("groups", {}).items()}
+            return found or None
+
+        assert await wait_for(lambda: groups(COUNTY_SUPERVISOR), what="the report") == {"gy": 1}
+        assert await groups(GY_SUPERVISOR) == {"gy": 1}
+        assert await groups(XF_SUPERVISOR) is None
+
+
+async def test_a_community_supervisor_reads_their_part_of_the_roster_and_loads_none(system: System) -> None:
+    async def communities(headers: dict[str, str]) -> list[str]:
+        body = (await system.http.get("/api/roster", headers=headers)).json()
+        return [c["id"] for c in body["roster"]["communities"]]
+
+    assert await communities(COUNTY_SUPERVISOR) == ["xf", "gy"]
+    assert await communities(XF_SUPERVISOR) == ["xf"]  # no names or phones of gy's people
+    before = (await system.http.get("/healthz")).json()["roster_version"]
+    refused = await system.http.post("/api/roster", content=COUNTY.read_bytes(), headers=XF_SUPERVISOR)
+    assert refused.status_code == 403, refused.text
+    assert (await system.http.get("/healthz")).json()["roster_version"] == before
+
+    unknown = await system.http.get("/api/board?community=nowhere", headers=COUNTY_SUPERVISOR)
+    assert unknown.status_code == 404 and "nowhere" in unknown.text
+    assert (await system.http.get("/api/board?community=gy", headers=XF_SUPERVISOR)).status_code == 403
+    assert (await system.http.get("/api/board/stream?community=gy", headers=XF_SUPERVISOR)).status_code == 403
+    people = {
+        row["id"]: row["community_id"]
+        for row in (await system.http.get("/api/responders", headers=COUNTY_SUPERVISOR)).json()
+    }
+    assert (people["gx1"], people["gy1"], people["r1"]) == ("xf", "gy", None)

@@ -50,6 +50,7 @@ async def test_responder_status_list_shows_busy_and_refuses_responders(system: S
         "level": "building",
         "district_id": "d1",
         "building_id": "b12",
+        "community_id": "jsb",
         "status": "busy",
         "until": None,
     }

@@ -191,3 +191,18 @@ def test_each_person_has_a_home_community_or_is_shared_by_the_county() -> None:
         "r1": None,
         "s0": None,
     }
+
+
+def test_a_call_stored_before_counties_belongs_to_its_buildings_community_if_known() -> None:
+    # Kept on the call: that community, whatever its building (a fact of the raise).
+    assert COUNTY.known_community("gy", "xf-b1") == "gy"
+    # Stored before counties (no community): its building's, else its district's, in this roster.
+    assert COUNTY.known_community(None, "xf-b1") == "xf"
+    assert COUNTY.known_community(None, "gy-b1", "gy-d1") == "gy"
+    assert COUNTY.known_community(None, None, "gy-d1") == "gy"
+    # A place the roster does not know stays unknown (reports: "(unknown)").
+    assert COUNTY.known_community(None, "nowhere") is None
+    assert COUNTY.known_community(None, None) is None
+    # One community: every building of the roster is the community's.
+    single = load_roster_file(None)
+    assert single.known_community(None, "b12") == single.community.id

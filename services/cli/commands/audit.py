@@ -36,6 +36,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="end", help="calls raised before: RFC 3339, or a local date [time]")
     p.add_argument("--group-by", choices=list(GROUP_TITLES))
     p.add_argument("--include-drills", action="store_true")
+    p.add_argument("--community", help="one community's calls only (its id; a county supervisor's token)")
     p.add_argument(
         "--tz", help="UTC offset of local time for day/week/month (default: DISPATCH1310_TZ's, +08:00)"
     )
@@ -75,6 +76,7 @@ def report(args: argparse.Namespace) -> int:
             "group_by": args.group_by,
             "include_drills": str(args.include_drills).lower(),
             "tz": args.tz or utc_offset(tz),
+            "community": args.community,
             "format": "csv" if args.csv else "json",
         }
         body = call_api("GET", "/api/reports/compliance", params={k: v for k, v in params.items() if v})
@@ -88,7 +90,9 @@ def report(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps(body, ensure_ascii=False, indent=2))
     else:
-        print(report_text(body, Names.fetch(), tz, settings.timezone_name))
+        names = Names.fetch()
+        who = names.community_name(args.community) if args.community else None
+        print(report_text(body, names, tz, settings.timezone_name, who))
     return 0
 
 
@@ -135,13 +139,14 @@ def group_name(group_by: str, key: str, names: Names) -> str:
     return key
 
 
-def report_text(body: dict[str, Any], names: Names, tz: tzinfo, zone: str) -> str:
-    """The report as a person reads it: one row per stage, then per group; names, not ids."""
+def report_text(body: dict[str, Any], names: Names, tz: tzinfo, zone: str, who: str | None = None) -> str:
+    """The report as a person reads it: one row per stage, then per group; names, not ids.
+    ``who``: whose calls (one community's name); default the roster's community, or all."""
     span = (
         f"from {local(body['from'], tz) if body.get('from') else 'the first call'} "
         f"to {local(body['to'], tz) if body.get('to') else 'now'} ({zone})"
     )
-    who = names.community or "all calls"
+    who = who or names.community or "all calls"
     lines = [
         f"1310 compliance report: {who}, {span}",
         f"{body['calls']} calls judged"

@@ -153,6 +153,7 @@ def _row(deps: IntakeDeps, person_id: str, busy: frozenset[str] | None = None) -
         "level": placed[0] if placed else None,
         "district_id": placed[1] if placed else None,
         "building_id": placed[2] if placed else None,
+        "community_id": roster.home_of(person_id),  # None: shared by the county (professionals, teams)
         "status": book.status(person_id, now, busy),
         "until": until.isoformat() if until else None,
     }

@@ -14,7 +14,7 @@ from services.domain.roster import Roster
 from services.intake.auth import ANONYMOUS, Principal, auth_on, principal, require_supervisor
 from services.intake.deps import deps_of
 from services.intake.live import LiveCalls
-from services.intake.scope import call_community_id, oversees_person, sees
+from services.intake.scope import call_community_id, oversees_person, reads_of, sees
 from services.intake.sse import Outbox, sse_response
 from services.intake.views import actor_of, call_view, desk_view
 
@@ -55,6 +55,7 @@ async def board(
     who: Principal = Depends(require_supervisor),
 ) -> dict[str, Any]:
     """The board of ``who``'s communities (a county supervisor: the county's), or of one."""
+    reads_of(deps_of(request), who, community)  # 404 unknown to the roster, 403 another's
     live = live_of(request)
     return {"calls": board_rows(request, district, who, community), "seq": live.last_seq}
 
@@ -67,6 +68,7 @@ async def board_stream(
 ) -> StreamingResponse:
     """The board's changes as they happen, for ``who``'s communities (or one of them) only."""
     deps = deps_of(request)
+    reads_of(deps, who, community)  # 404 unknown to the roster, 403 another's
     live = live_of(request)
     outbox = Outbox()
     outbox.send("snapshot", {"calls": board_rows(request, None, who, community)}, live.last_seq)

@@ -14,7 +14,9 @@ from events.reports import GroupBy, points_csv, report_csv
 from events.subjects import AUDIT_QUERY_PREFIX
 from services.intake.auth import Principal, require_supervisor
 from services.intake.deps import deps_of, unavailable
+from services.intake.routes.calls import require_desk
 from services.intake.schemas import CSV_RESPONSE
+from services.intake.scope import reads_of
 
 router = APIRouter(tags=["reports"])
 
@@ -45,6 +47,7 @@ async def compliance(
         pattern=r"^[+-]\d{2}:\d{2}$",
         description="UTC offset of the community's local time, for day/week/month periods",
     ),
+    community: str | None = Query(default=None, max_length=64, description="one community's calls only"),
     format: Literal["json", "csv"] = "json",
     who: Principal = Depends(require_supervisor),
 ) -> Response | dict[str, Any]:
@@ -55,27 +58,42 @@ async def compliance(
         "include_drills": include_drills,
         "tz": tz,
     }
-    if who.communities is not None:  # a community's supervisor: its calls only
-        params["communities"] = sorted(who.communities)
-    body = await ask_audit(request, "report", params)
+    body = await ask_audit(request, "report", scoped(request, who, community, params))
     if format == "csv":
         return PlainTextResponse(report_csv(body), media_type="text/csv")
     return dict(body)
 
 
+def scoped(request: Request, who: Principal, community: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` narrowed to the communities the read covers: a community supervisor's (or
+    officer on duty's) own, or the one ``community`` asked for (404 unknown, 403 not theirs)."""
+    covered = reads_of(deps_of(request), who, community)
+    return params if covered is None else {**params, "communities": sorted(covered)}
+
+
 @router.get("/api/reports/responders")
-async def responders(request: Request, who: Principal = Depends(require_supervisor)) -> list[dict[str, Any]]:
-    return list(await ask_audit(request, "responders", {}))
+async def responders(
+    request: Request,
+    community: str | None = Query(default=None, max_length=64, description="one community's calls only"),
+    who: Principal = Depends(require_supervisor),
+) -> list[dict[str, Any]]:
+    """Per person and community (of the calls they were paged for): pages received, answered,
+    timed out, arrivals and median times."""
+    return list(await ask_audit(request, "responders", scoped(request, who, community, {})))
 
 
 @router.get("/api/points", response_model=None, responses=CSV_RESPONSE)
 async def volunteer_points(
     request: Request,
     person_id: str | None = None,
+    community: str | None = Query(default=None, max_length=64, description="one community's points only"),
     format: Literal["json", "csv"] = "json",
-    who: Principal = Depends(require_supervisor),
+    who: Principal = Depends(require_desk),
 ) -> Response | dict[str, Any]:
-    body = await ask_audit(request, "points", {"person_id": person_id})
+    """The points ledger and quarterly totals per person and community (a point belongs to
+    the community of the call it was earned on): a supervisor's or the officer on duty's
+    communities only."""
+    body = await ask_audit(request, "points", scoped(request, who, community, {"person_id": person_id}))
     if format == "csv":
         return PlainTextResponse(points_csv(body), media_type="text/csv")
     return dict(body)

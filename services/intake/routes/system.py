@@ -42,11 +42,15 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/api/roster")
 async def get_roster(request: Request, who: Principal = Depends(require_supervisor)) -> dict[str, Any]:
+    """The roster without tokens and device secrets; a community supervisor's: the county's
+    shared parts and their own communities only."""
     roster = deps_of(request).roster
     # Tokens and device secrets never leave the system.
     public = json.loads(
         json.dumps(roster.model_dump(mode="json", exclude={"devices"})), object_hook=_no_secrets
     )
+    if who.communities is not None:
+        public["communities"] = [c for c in public["communities"] if c["id"] in who.communities]
     return {"version": roster.version, "roster": public}
 
 
@@ -56,8 +60,11 @@ def _no_secrets(obj: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/api/roster")
 async def load_roster(request: Request, who: Principal = Depends(require_supervisor)) -> dict[str, Any]:
-    """Reload the roster (JSON or YAML body): validated, then shared with every service."""
+    """Reload the roster (JSON or YAML body): validated, then shared with every service. The
+    county's roster is the county supervisors' to load, not a community's."""
     deps = deps_of(request)
+    if who.communities is not None:
+        raise HTTPException(403, "a community supervisor does not load the county's roster")
     body = await request.body()
     if len(body) > 2_000_000:
         raise HTTPException(413, "roster larger than 2 MB")

@@ -3,6 +3,7 @@
 // text, a beep on a new call, an escalation and a missed deadline (mutable), the desk's actions
 // on a call, a call raised for a resident who phoned in, and the history of closed calls.
 // At a phone's width the tables become cards (app.css, table.cards).
+// /board?community=<id> (linked from the county board): that community's board only.
 const TOKEN_KEY = "dispatch1310.supervisor";
 const MUTE_KEY = "dispatch1310.board.muted";
 const KIND_ICONS = { flood: "🌊", fire: "🔥", medical: "🚑", elderly_missing: "🧓", dispute: "⚖️", other: "❗" };
@@ -13,6 +14,9 @@ let peopleKey = "";
 let buildings = new Map();  // id -> {name, district_id, district_name}
 let districts = new Map();  // id -> name
 const open = new Map();
+const COMMUNITY = new URLSearchParams(location.search).get("community");
+const ofCommunity = COMMUNITY ? `community=${encodeURIComponent(COMMUNITY)}` : "";
+const inCommunity = (row) => !COMMUNITY || row.community_id === COMMUNITY;
 window.deskSounds = [];  // what the board sounded, oldest first (tests and curious people read it)
 
 // ---------------------------------------------------------------- names, never ids
@@ -215,7 +219,7 @@ async function loadHistory() {
     if (value) params.set(name, value);
   }
   let calls;
-  try { calls = (await api("GET", `/api/calls?${params}`, null, token)).calls; } catch (e) { return; }
+  try { calls = (await api("GET", `/api/calls?${params}`, null, token)).calls.filter(inCommunity); } catch (e) { return; }
   document.getElementById("history-rows").replaceChildren(...calls.map((call) => {
     const how = howClosed(call);
     return el("tr", { "data-closed": call.call_id, "data-outcome": how },
@@ -237,7 +241,8 @@ function historySoon() {
 
 // ---------------------------------------------------------------- people and duty
 async function refreshDesk() {
-  const fresh = await api("GET", "/api/responders", null, token);
+  // One community's board: its people and the county's shared ones (community_id null).
+  const fresh = (await api("GET", "/api/responders", null, token)).filter((p) => inCommunity(p) || !p.community_id);
   const key = JSON.stringify(fresh);
   if (key !== peopleKey) {  // the lists follow who is available (re-rendered only on a change)
     people = fresh;
@@ -252,12 +257,18 @@ async function refreshDesk() {
   }
   document.getElementById("counts").replaceChildren(...Object.entries(counts).map(([k, c]) =>
     el("span", { class: "badge", "data-counts": k }, `${countsName(k)}: ${t("available")} ${c.available} · ${t("busy")} ${c.busy} · ${t("away")} ${c.away}`), " "));
-  const duty = await api("GET", "/api/duty");
+  const duty = await api("GET", `/api/duty?${ofCommunity}`);
   document.getElementById("onduty").textContent = duty.on_duty ? `${duty.on_duty.name} ${duty.on_duty.phone}` : "-";
   document.getElementById("handover").textContent = duty.handover_at ? new Date(duty.handover_at).toLocaleString(T.lang) : "-";
 }
 
-function fillPickers(list) {
+function fillPickers(all) {
+  const list = all.filter(inCommunity);
+  if (COMMUNITY && list.length) {
+    const name = document.getElementById("community-name");
+    name.textContent = list[0].community_name;
+    name.classList.remove("hidden");
+  }
   buildings = new Map(list.map((b) => [b.id, b]));
   districts = new Map(list.map((b) => [b.district_id, b.district_name]));
   for (const id of ["district", "h-district"]) {
@@ -279,7 +290,7 @@ function onUpdate(event, call) {
 }
 
 async function start(value) {
-  try { await api("GET", "/api/board", null, value); } catch (e) { localStorage.removeItem(TOKEN_KEY); alert(e.message); return; }
+  try { await api("GET", `/api/board?${ofCommunity}`, null, value); } catch (e) { localStorage.removeItem(TOKEN_KEY); alert(e.message); return; }
   token = value;
   localStorage.setItem(TOKEN_KEY, token);
   document.getElementById("login").classList.add("hidden");
@@ -287,7 +298,7 @@ async function start(value) {
   fillPickers(await api("GET", "/api/buildings"));
   // The people first: the assign lists of the first calls shown are never empty.
   await refreshDesk();
-  const source = new EventSource(`/api/board/stream?access_token=${encodeURIComponent(token)}`);
+  const source = new EventSource(`/api/board/stream?access_token=${encodeURIComponent(token)}&${ofCommunity}`);
   source.addEventListener("snapshot", (e) => { open.clear(); for (const c of JSON.parse(e.data).calls) open.set(c.call_id, c); render(); });
   source.addEventListener("update", (e) => { const data = JSON.parse(e.data); onUpdate(data.event, data.call); });
   loadHistory();

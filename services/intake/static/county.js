@@ -1,6 +1,7 @@
 // County board: every community the signed-in supervisor oversees (a county supervisor: all),
 // its open calls counted (open, nobody reached, escalated), and the open calls with the ones
 // nobody is being reached on at the top, then the oldest. Live: each board change re-reads it.
+// Each community's name opens its own board (/board?community=<id>).
 const TOKEN_KEY = "dispatch1310.supervisor";
 let token = null;
 let communities = [];  // [{id, name}], the county's desk last
@@ -27,7 +28,7 @@ function render() {
     const mine = calls.filter((call) => call.community_id === c.id);
     const unreached = mine.filter((call) => call.unreached).length;
     return el("tr", { "data-community": c.id, class: unreached ? "unreached" : "" },
-      el("td", { "data-label": t("county_community") }, c.name),
+      el("td", { "data-label": t("county_community") }, el("a", { href: `/board?community=${encodeURIComponent(c.id)}` }, c.name)),
       el("td", { "data-label": t("county_open"), "data-count": "open" }, mine.length),
       el("td", { "data-label": t("county_unreached"), "data-count": "unreached" }, unreached),
       el("td", { "data-label": t("county_escalated"), "data-count": "escalated" }, mine.filter(escalated).length));
