@@ -40,9 +40,10 @@ STOP_BUDGET_S = STOP_DEADLINE_S - 1.0  # every step of a graceful stop, together
 
 
 class BrokerService:
-    """A FastStream broker plus whatever else the service owns (closed in reverse order)."""
+    """A consumer (a FastStream broker, or services/adapters/consumer.py's) plus whatever else
+    the service owns (closed in reverse order)."""
 
-    def __init__(self, name: str, broker: NatsBroker, closers: list[Callable[[], Awaitable[None]]]) -> None:
+    def __init__(self, name: str, broker: Service, closers: list[Callable[[], Awaitable[None]]]) -> None:
         self.name = name
         self.broker = broker
         self.closers = closers
