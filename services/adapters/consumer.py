@@ -12,13 +12,14 @@ import contextlib
 import json
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from structlog.contextvars import bind_contextvars
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
@@ -32,7 +33,9 @@ from services.runtime import metrics
 # redeliver it), and if the service stops first it is redelivered to the next instance.
 EventHandler = Callable[[Fact, int], Awaitable["asyncio.Future[None] | None"]]
 log = structlog.get_logger("consumer")
-T = TypeVar("T")
+Item = TypeVar("Item")
+# A delivered message with its event decoded once, or why it could not be.
+Delivery = tuple[Msg, "Fact | None", "Exception | None"]
 # How long a handler still at work keeps its message "in progress": a handler stuck longer
 # (it should not be: every NATS request times out) lets JetStream redeliver the message.
 IN_PROGRESS_LIMIT_S = 120.0
@@ -56,21 +59,21 @@ def partition_of(key: str, count: int) -> int:
     return zlib.crc32(key.encode()) % count
 
 
-class Partitions:
+class Partitions(Generic[Item]):
     """Ordered per key, concurrent across keys: events of one call are handled in stream
     order while different calls proceed in parallel (bounded queues give back-pressure)."""
 
-    def __init__(self, count: int, process: Callable[[Msg], Awaitable[None]], depth: int = 256) -> None:
+    def __init__(self, count: int, process: Callable[[Item], Awaitable[None]], depth: int = 256) -> None:
         self.process = process
-        self.queues: list[asyncio.Queue[Msg]] = [asyncio.Queue(depth) for _ in range(count)]
+        self.queues: list[asyncio.Queue[Item]] = [asyncio.Queue(depth) for _ in range(count)]
         self.workers: list[asyncio.Task[None]] = []
 
-    async def submit(self, key: str, msg: Msg) -> None:
+    async def submit(self, key: str, item: Item) -> None:
         if not self.workers:
             self.workers = [asyncio.create_task(self._work(queue)) for queue in self.queues]
-        await self.queues[partition_of(key, len(self.queues))].put(msg)
+        await self.queues[partition_of(key, len(self.queues))].put(item)
 
-    async def _work(self, queue: asyncio.Queue[Msg]) -> None:
+    async def _work(self, queue: asyncio.Queue[Item]) -> None:
         while True:
             msg = await queue.get()
             try:
@@ -180,6 +183,8 @@ class EventConsumer:
     async def stop(self) -> None:
         await self.pull.stop()
         await self.acks.flush()
+        with contextlib.suppress(Exception):  # the acks reached the server (what comes next may
+            await self.pull.nc.flush(timeout=2)  # read the ack floor: the dispatcher's restart point)
 
     async def close(self) -> None:
         await self.partitions.close()
@@ -216,33 +221,24 @@ def subscribe_events(
     acks = AckBatcher()
     working = InProgress(ack_wait_s / 3)
 
-    def sequence(raw: Msg) -> None:
-        hook = hooks.get(raw.subject.rsplit(".", 1)[-1])
-        if hook is None:
-            return
-        try:
-            event = codec.decode_message(raw.subject, raw.data)
-        except Exception:
-            return  # a poison message: ``process`` dead-letters it
-        hook(event, stream_seq(raw))
-
-    async def process(raw: Msg) -> None:
+    async def process(delivery: Delivery) -> None:
+        raw, event, error = delivery
         seq = stream_seq(raw)
-        try:
-            event = codec.decode_message(raw.subject, raw.data)
-        except Exception as exc:  # whatever the bytes, a poison message must not stall us
-            reason = exc.reason if isinstance(exc, codec.DecodeError) else f"undecodable: {exc!r}"
+        # Bound for this message in its partition's own context (the next message rebinds
+        # them): cheaper than binding and unbinding around each handling.
+        call_id = event.call_id if isinstance(event, CallEvent) else None
+        bind_contextvars(call_id=call_id, event=event.type if event is not None else None, seq=seq)
+        if event is None:  # whatever the bytes, a poison message must not stall us
+            reason = error.reason if isinstance(error, codec.DecodeError) else f"undecodable: {error!r}"
             await dead_letter(nc, durable, raw, reason)
             acks.ack(raw)
             return
-        call_id = event.call_id if isinstance(event, CallEvent) else None
-        with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):
-            try:
-                with working.on(raw):
-                    pending = await handle(event, seq)
-            except Exception as exc:
-                await failed(raw, exc)
-                return
+        try:
+            with working.on(raw):
+                pending = await handle(event, seq)
+        except Exception as exc:
+            await failed(raw, exc)
+            return
         if pending is None:
             acks.ack(raw)
             return
@@ -276,12 +272,20 @@ def subscribe_events(
             return
         acks.ack(raw)
 
-    workers = Partitions(max(partitions, 1), process)
+    workers: Partitions[Delivery] = Partitions(max(partitions, 1), process)
 
     async def consume(raw: Msg) -> None:
-        sequence(raw)
+        """Decode once, run the event's in-stream-order hook, hand it to its call's partition."""
+        try:
+            event: Fact | None = codec.decode_message(raw.subject, raw.data)
+            error = None
+        except Exception as exc:  # a poison message: ``process`` dead-letters it
+            event, error = None, exc
+        if event is not None and (hook := hooks.get(event.type)) is not None:
+            hook(event, stream_seq(raw))
         # The call id is the second token of calls.<id>.<Type>: no decode needed to route.
-        await workers.submit(raw.subject.split(".")[1] if "." in raw.subject else raw.subject, raw)
+        key = raw.subject.split(".")[1] if "." in raw.subject else raw.subject
+        await workers.submit(key, (raw, event, error))
 
     config = ConsumerConfig(
         durable_name=durable,
