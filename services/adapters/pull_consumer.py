@@ -102,7 +102,9 @@ class PullConsumer:
     async def start(self) -> None:
         await self.ensure_consumer()
         inbox = self.nc.new_inbox()
-        self._sub = await self.nc.subscribe(inbox, cb=self._receive, pending_msgs_limit=4 * self.batch + 64)
+        # nats-py's default pending limit (a dropped message would wait for its ack wait); at
+        # most about two batches are ever in flight here.
+        self._sub = await self.nc.subscribe(inbox, cb=self._receive)
         self._task = asyncio.create_task(self._pull(inbox))
 
     async def ensure_consumer(self) -> None:
