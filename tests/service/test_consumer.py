@@ -102,3 +102,28 @@ async def test_a_poison_message_is_dead_lettered_acked_and_the_next_one_handled(
     finally:
         await consumer.stop()
         await consumer.close()
+
+
+async def test_a_handler_at_work_longer_than_the_ack_wait_is_not_redelivered_meanwhile(
+    nc: Client, js_store: JetStreamEventStore
+) -> None:
+    """JetStream is told the message is in progress while its handler works (a webhook being
+    retried): no second delivery runs the handler again in parallel."""
+    calls: list[int] = []
+    done = asyncio.Event()
+
+    async def handle(event: Fact, seq: int) -> None:
+        calls.append(seq)
+        await asyncio.sleep(3.0)  # twice the ack wait
+        done.set()
+
+    await js_store.append("c1", [raised("c1", at=datetime.now(UTC))], 0)
+    consumer = subscribe_events(nc, "in-progress", handle, partitions=2, ack_wait_s=1.5)
+    await consumer.start()
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+        await wait_for(lambda: _acked(nc, "in-progress", 1), what="the ack once handled")
+    finally:
+        await consumer.stop()
+        await consumer.close()
+    assert calls == [1]
