@@ -30,7 +30,7 @@ LOST_REQUEST_MARGIN_S = 0.5
 # How long a handled message's ack may wait for others to be written with it. An ack is
 # written only after its message was handled; one lost with the process is a redelivery.
 ACK_DELAY_S = 0.005
-AFTER_REFUSAL_S = 0.5  # a pull refused (409: too many waiting, consumer gone): ask again after
+AFTER_REFUSAL_S = 0.5  # a pull refused (the consumer gone, say): ask again after this
 
 
 class AckBatcher:
@@ -140,12 +140,12 @@ class PullConsumer:
             status = (msg.headers or {}).get("Status")
             if status == "100":
                 return  # a heartbeat (none is asked for)
-            if status == "409":  # too many waiting pulls, consumer deleted, leader change
-                log.warning(
-                    "pull_refused", durable=self.durable, reason=(msg.headers or {}).get("Description")
-                )
+            if status not in ("408", "404"):  # 409: too many pulls waiting, consumer deleted,
+                # leader change; 503: no consumer to answer. Asked again after a pause.
+                reason = (msg.headers or {}).get("Description")
+                log.warning("pull_refused", durable=self.durable, status=status, reason=reason)
                 self._refused = True
-            self._over.set()  # 408: expired; 404: nothing (no-wait): this request is over
+            self._over.set()  # 408: the request expired: this request is over
             return
         self._left -= 1
         if self._left <= 0:

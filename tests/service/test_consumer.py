@@ -127,3 +127,26 @@ async def test_a_handler_at_work_longer_than_the_ack_wait_is_not_redelivered_mea
         await consumer.stop()
         await consumer.close()
     assert calls == [1]
+
+
+async def test_a_deleted_consumer_is_created_again_and_consuming_goes_on(
+    nc: Client, js_store: JetStreamEventStore
+) -> None:
+    handled: list[str] = []
+
+    async def handle(event: Fact, seq: int) -> None:
+        handled.append(event.call_id)  # type: ignore[attr-defined]
+
+    consumer = subscribe_events(nc, "deleted", handle, partitions=2)
+    await consumer.start()
+    try:
+        await js_store.append("c1", [raised("c1", at=datetime.now(UTC))], 0)
+        await wait_for(lambda: handled == ["c1"], what="the first event handled")
+        await nc.jetstream().delete_consumer(subjects.CALLS_STREAM, "deleted")
+        await js_store.append("c2", [raised("c2", at=datetime.now(UTC))], 0)
+        # Created again as configured (from the start of the stream): c1 again (a handler
+        # sees redeliveries anyway), then c2.
+        await wait_for(lambda: "c2" in handled, timeout=10, what="the event after the deletion handled")
+    finally:
+        await consumer.stop()
+        await consumer.close()
