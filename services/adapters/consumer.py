@@ -11,22 +11,20 @@ import asyncio
 import contextlib
 import json
 import zlib
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Generic, TypeVar
 
 import structlog
-from faststream.message import StreamMessage
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsRouter, PullSub
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from structlog.contextvars import bind_contextvars
 
 from events import codec, subjects
 from events.models import CallEvent, Fact
 from services.adapters.jetstream_store import stream_seq
-from services.adapters.streams import pull_inbox_prefix
+from services.adapters.pull_consumer import AckBatcher, PullConsumer
 from services.runtime import metrics
 
 # A handler may return a pending outcome instead of None: it has taken the event on and
@@ -35,7 +33,9 @@ from services.runtime import metrics
 # redeliver it), and if the service stops first it is redelivered to the next instance.
 EventHandler = Callable[[Fact, int], Awaitable["asyncio.Future[None] | None"]]
 log = structlog.get_logger("consumer")
-T = TypeVar("T")
+Item = TypeVar("Item")
+# A delivered message with its event decoded once, or why it could not be.
+Delivery = tuple[Msg, "Fact | None", "Exception | None"]
 # How long a handler still at work keeps its message "in progress": a handler stuck longer
 # (it should not be: every NATS request times out) lets JetStream redeliver the message.
 IN_PROGRESS_LIMIT_S = 120.0
@@ -54,31 +54,26 @@ async def dead_letter(nc: Client, consumer: str, msg: Msg, reason: str) -> None:
     log.warning("dead_lettered", consumer=consumer, subject=msg.subject, reason=reason)
 
 
-async def raw_message(msg: StreamMessage[Msg]) -> Msg:
-    """FastStream decoder: the message as nats-py delivered it (each handler decodes)."""
-    return msg.raw_message
-
-
 def partition_of(key: str, count: int) -> int:
     """The partition (of ``count``) that handles ``key``: the same key, the same partition."""
     return zlib.crc32(key.encode()) % count
 
 
-class Partitions:
+class Partitions(Generic[Item]):
     """Ordered per key, concurrent across keys: events of one call are handled in stream
     order while different calls proceed in parallel (bounded queues give back-pressure)."""
 
-    def __init__(self, count: int, process: Callable[[Msg], Awaitable[None]], depth: int = 256) -> None:
+    def __init__(self, count: int, process: Callable[[Item], Awaitable[None]], depth: int = 256) -> None:
         self.process = process
-        self.queues: list[asyncio.Queue[Msg]] = [asyncio.Queue(depth) for _ in range(count)]
+        self.queues: list[asyncio.Queue[Item]] = [asyncio.Queue(depth) for _ in range(count)]
         self.workers: list[asyncio.Task[None]] = []
 
-    async def submit(self, key: str, msg: Msg) -> None:
+    async def submit(self, key: str, item: Item) -> None:
         if not self.workers:
             self.workers = [asyncio.create_task(self._work(queue)) for queue in self.queues]
-        await self.queues[partition_of(key, len(self.queues))].put(msg)
+        await self.queues[partition_of(key, len(self.queues))].put(item)
 
-    async def _work(self, queue: asyncio.Queue[Msg]) -> None:
+    async def _work(self, queue: asyncio.Queue[Item]) -> None:
         while True:
             msg = await queue.get()
             try:
@@ -130,8 +125,74 @@ async def keep_ack_wait(
     )
 
 
+class InProgress:
+    """Messages whose handler is at work, told "in progress" to JetStream every ``every_s``:
+    a slow handler (a webhook being retried) is not redelivered while it still works, so the
+    ack wait can stay short and a crashed service's messages come back soon. A handler at work
+    longer than ``IN_PROGRESS_LIMIT_S`` (it should not be: every NATS request times out) is
+    left to redelivery. One ticker for all, not a timer per message."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._started: dict[int, tuple[Msg, float]] = {}  # by id(msg): a Msg is not hashable
+        self._ticker: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def on(self, msg: Msg) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        self._started[id(msg)] = (msg, loop.time())
+        if self._ticker is None:
+            self._ticker = loop.create_task(self._tick())
+        try:
+            yield
+        finally:
+            del self._started[id(msg)]
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.every_s)
+            now = loop.time()
+            for msg, started in list(self._started.values()):
+                if self.every_s <= now - started < IN_PROGRESS_LIMIT_S:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+
+
+class EventConsumer:
+    """A durable consumer's messages, decoded and handled (see ``subscribe_events``); a service
+    starts it, stops it (no more deliveries; handled messages' acks written) and closes its
+    partitions (handlings still at work are dropped, so redelivered)."""
+
+    def __init__(
+        self, pull: PullConsumer, partitions: Partitions, acks: AckBatcher, working: InProgress
+    ) -> None:
+        self.pull = pull
+        self.partitions = partitions
+        self.acks = acks
+        self.working = working
+
+    async def start(self) -> None:
+        await self.pull.start()
+
+    async def stop(self) -> None:
+        await self.pull.stop()
+        await self.acks.flush()
+        with contextlib.suppress(Exception):  # the acks reached the server (what comes next may
+            await self.pull.nc.flush(timeout=2)  # read the ack floor: the dispatcher's restart point)
+
+    async def close(self) -> None:
+        await self.partitions.close()
+        await self.working.close()
+        await self.acks.flush()
+
+
 def subscribe_events(
-    router: NatsRouter,
     nc: Client,
     durable: str,
     handle: EventHandler,
@@ -142,77 +203,54 @@ def subscribe_events(
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
     partitions: int = 1,
     in_stream_order: dict[str, Callable[[Fact, int], None]] | None = None,
-) -> Partitions | None:
-    """Register a durable pull consumer named ``durable`` that feeds ``handle(event, seq)``.
+) -> EventConsumer:
+    """A durable pull consumer named ``durable`` that feeds ``handle(event, seq)``.
 
-    With ``partitions`` > 1, events are handled concurrently across calls and in order
-    within a call; the returned Partitions must be closed when the service stops.
-    ``in_stream_order`` maps event types to quick synchronous hooks that see those events in
-    stream order, before the concurrent handling: decisions that depend on what came earlier
-    across calls (is this call a duplicate of another?) are taken there. A redelivery calls
-    its hook again, so hooks must be idempotent.
+    Events are handled concurrently across calls and in stream order within a call (over
+    ``partitions`` workers). ``in_stream_order`` maps event types to quick synchronous hooks
+    that see those events in stream order, before the concurrent handling: decisions that
+    depend on what came earlier across calls (is this call a duplicate of another?) are taken
+    there. A redelivery calls its hook again, so hooks must be idempotent.
+
+    A message is acked once its handling is done (a pending outcome: once that completes);
+    acks are written together (``AckBatcher``), never before.
     """
     hooks = in_stream_order or {}
     metrics.dead_lettered(durable, 0)  # the series exists (at 0) before the first dead letter
     settling: set[asyncio.Task[None]] = set()
+    acks = AckBatcher()
+    working = InProgress(ack_wait_s / 3)
 
-    def sequence(raw: Msg) -> None:
-        hook = hooks.get(raw.subject.rsplit(".", 1)[-1])
-        if hook is None:
-            return
-        try:
-            event = codec.decode_message(raw.subject, raw.data)
-        except Exception:
-            return  # a poison message: ``process`` dead-letters it
-        hook(event, stream_seq(raw))
-
-    async def process(raw: Msg) -> None:
-        seq = raw.metadata.sequence.stream
-        try:
-            event = codec.decode_message(raw.subject, raw.data)
-        except Exception as exc:  # whatever the bytes, a poison message must not stall us
-            reason = exc.reason if isinstance(exc, codec.DecodeError) else f"undecodable: {exc!r}"
-            await dead_letter(nc, durable, raw, reason)
-            await raw.ack()
-            return
+    async def process(delivery: Delivery) -> None:
+        raw, event, error = delivery
+        seq = stream_seq(raw)
+        # Bound for this message in its partition's own context (the next message rebinds
+        # them): cheaper than binding and unbinding around each handling.
         call_id = event.call_id if isinstance(event, CallEvent) else None
-        with structlog.contextvars.bound_contextvars(call_id=call_id, event=event.type, seq=seq):
-            try:
-                pending = await in_progress_while(raw, handle(event, seq))
-            except Exception as exc:
-                await failed(raw, exc)
-                return
+        bind_contextvars(call_id=call_id, event=event.type if event is not None else None, seq=seq)
+        if event is None:  # whatever the bytes, a poison message must not stall us
+            reason = error.reason if isinstance(error, codec.DecodeError) else f"undecodable: {error!r}"
+            await dead_letter(nc, durable, raw, reason)
+            acks.ack(raw)
+            return
+        try:
+            with working.on(raw):
+                pending = await handle(event, seq)
+        except Exception as exc:
+            await failed(raw, exc)
+            return
         if pending is None:
-            await raw.ack()
+            acks.ack(raw)
             return
         task = asyncio.create_task(settle(raw, pending))
         settling.add(task)
         task.add_done_callback(settling.discard)
 
-    async def in_progress_while(raw: Msg, work: Awaitable[T]) -> T:
-        """Run the handler, telling JetStream the message is in progress meanwhile: a slow
-        handler (a webhook being retried) is not redelivered while it still works, so the ack
-        wait can stay short and a crashed service's messages come back soon."""
-        task = asyncio.ensure_future(work)
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + IN_PROGRESS_LIMIT_S
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=ack_wait_s / 3)
-                if done:
-                    return task.result()
-                if loop.time() < give_up_at:  # a handler stuck longer is left to redelivery
-                    with contextlib.suppress(Exception):
-                        await raw.in_progress()
-        finally:
-            if not task.done():
-                task.cancel()
-
     async def failed(raw: Msg, exc: Exception) -> None:
         delivered = raw.metadata.num_delivered
         if delivered >= max_deliver:
             await dead_letter(nc, durable, raw, f"handler failed {delivered} times: {exc!r}")
-            await raw.ack()
+            acks.ack(raw)
             return
         log.warning("handler_failed_will_retry", attempt=delivered, error=repr(exc))
         await raw.nak(delay=min(0.2 * 2**delivered, 5.0))
@@ -232,35 +270,30 @@ def subscribe_events(
             with contextlib.suppress(Exception):
                 await failed(raw, exc)
             return
-        with contextlib.suppress(Exception):  # not acked: redelivered, and found already done
-            await raw.ack()
+        acks.ack(raw)
 
-    partitioned = Partitions(partitions, process) if partitions > 1 else None
+    workers: Partitions[Delivery] = Partitions(max(partitions, 1), process)
 
-    # The handler takes the raw nats-py message as its body (decoded by ``raw_message``):
-    # asking for it as a ``NatsMessage`` context field made FastStream's dependency solver
-    # run a task group and a worker thread for every message, a third of a consumer's CPU.
-    @router.subscriber(
-        subject,
-        stream=JStream(stream, declare=False),
-        durable=durable,
-        pull_sub=PullSub(batch_size=64, timeout=0.2),
-        inbox_prefix=pull_inbox_prefix(nc),
-        ack_policy=AckPolicy.MANUAL,
-        decoder=raw_message,
-        config=ConsumerConfig(
-            max_deliver=max_deliver,
-            ack_wait=ack_wait_s,
-            deliver_policy=deliver_policy,
-            max_ack_pending=max(1000, 64 * partitions),
-        ),
+    async def consume(raw: Msg) -> None:
+        """Decode once, run the event's in-stream-order hook, hand it to its call's partition."""
+        try:
+            event: Fact | None = codec.decode_message(raw.subject, raw.data)
+            error = None
+        except Exception as exc:  # a poison message: ``process`` dead-letters it
+            event, error = None, exc
+        if event is not None and (hook := hooks.get(event.type)) is not None:
+            hook(event, stream_seq(raw))
+        # The call id is the second token of calls.<id>.<Type>: no decode needed to route.
+        key = raw.subject.split(".")[1] if "." in raw.subject else raw.subject
+        await workers.submit(key, (raw, event, error))
+
+    config = ConsumerConfig(
+        durable_name=durable,
+        filter_subject=subject,
+        max_deliver=max_deliver,
+        ack_wait=ack_wait_s,
+        deliver_policy=deliver_policy,
+        ack_policy=AckPolicy.EXPLICIT,
+        max_ack_pending=max(1000, 64 * partitions),
     )
-    async def consume(raw: Any) -> None:
-        sequence(raw)
-        if partitioned is None:
-            await process(raw)
-        else:
-            # The call id is the second token of calls.<id>.<Type>: no decode needed to route.
-            await partitioned.submit(raw.subject.split(".")[1] if "." in raw.subject else raw.subject, raw)
-
-    return partitioned
+    return EventConsumer(PullConsumer(nc, stream, config, consume), workers, acks, working)

@@ -37,7 +37,7 @@ class JetStreamEventStore:
         # Direct Get replies come to one wildcard inbox subscribed once, not to a subscription
         # made and dropped per load: each SUB/UNSUB also costs the server (it invalidates its
         # subject cache), and a call is loaded several times on its way.
-        self._replies: dict[str, asyncio.Queue[Msg]] = {}
+        self._replies: dict[str, _Replies] = {}
         self._inbox: str | None = None
         self._inbox_lock = asyncio.Lock()
         self._tokens = itertools.count()
@@ -80,31 +80,32 @@ class JetStreamEventStore:
     async def _direct_get_batch(self, subject: str, start: int) -> tuple[list[StoredEvent], int, int]:
         """Events from ``start``, how many remain, and the last sequence seen (0: none)."""
         inbox = f"{await self._reply_prefix()}.{next(self._tokens)}"
-        replies: asyncio.Queue[Msg] = asyncio.Queue()
+        replies = _Replies()
         self._replies[inbox] = replies
         try:
             request = json.dumps({"seq": start, "next_by_subj": subject, "batch": BATCH}).encode()
             await self.nc.publish(f"$JS.API.DIRECT.GET.{subjects.CALLS_STREAM}", request, reply=inbox)
-            batch: list[StoredEvent] = []
-            last = 0
-            while True:
-                try:
-                    msg = await asyncio.wait_for(replies.get(), self.timeout)
-                except TimeoutError as exc:
-                    raise StoreUnavailable(f"direct get of {subject} timed out") from exc
-                status = (msg.headers or {}).get("Status")
-                if status == "404":
-                    return batch, 0, last
-                if status == "204":
-                    return batch, int((msg.headers or {}).get("Nats-Num-Pending", "0")), last
-                if status is not None:
-                    raise StoreUnavailable(f"direct get of {subject}: status {status}")
-                last = int(msg.headers["Nats-Sequence"])  # type: ignore[index]
-                item = _stored(msg, last)
-                if item is not None:
-                    batch.append(item)
+            try:  # one wait for the whole batch, not one per message
+                await asyncio.wait_for(replies.over, self.timeout)
+            except TimeoutError as exc:
+                raise StoreUnavailable(f"direct get of {subject} timed out") from exc
         finally:
             del self._replies[inbox]
+        batch: list[StoredEvent] = []
+        last = 0
+        for msg in replies.messages:
+            status = _status(msg)
+            if status == "404":
+                return batch, 0, last
+            if status == "204":
+                return batch, int((msg.headers or {}).get("Nats-Num-Pending", "0")), last
+            if status is not None:
+                raise StoreUnavailable(f"direct get of {subject}: status {status}")
+            last = int(msg.headers["Nats-Sequence"])  # type: ignore[index]
+            item = _stored(msg, last)
+            if item is not None:
+                batch.append(item)
+        raise AssertionError("a direct get batch ends with a status")
 
     async def _reply_prefix(self) -> str:
         """The store's reply inbox prefix, subscribed (``<prefix>.*``) on first use."""
@@ -119,7 +120,7 @@ class JetStreamEventStore:
     async def _on_reply(self, msg: Msg) -> None:
         replies = self._replies.get(msg.subject)
         if replies is not None:  # else: a late reply to a load that gave up
-            replies.put_nowait(msg)
+            replies.add(msg)
 
     async def last_seq(self) -> int:
         info = await self.js.stream_info(subjects.CALLS_STREAM)
@@ -179,6 +180,27 @@ async def read_messages(
                     return
     finally:
         await sub.unsubscribe()
+
+
+class _Replies:
+    """The replies to one batched Direct Get: messages, then a status (204 end of batch, 404
+    nothing (more), or an error), which completes ``over``."""
+
+    def __init__(self) -> None:
+        self.messages: list[Msg] = []
+        self.over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def add(self, msg: Msg) -> None:
+        self.messages.append(msg)
+        if _status(msg) is not None and not self.over.done():
+            self.over.set_result(None)
+
+
+def _status(msg: Msg) -> str | None:
+    """A Direct Get status reply's code; None for a stored message (it has a sequence: a
+    stored message's own headers are not taken for a status)."""
+    headers = msg.headers or {}
+    return None if "Nats-Sequence" in headers else headers.get("Status", "")
 
 
 def stream_seq(msg: Msg) -> int:

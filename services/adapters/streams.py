@@ -83,12 +83,6 @@ def inbox_prefix(url: str) -> str:
     return f"_INBOX_{user}" if user else "_INBOX"
 
 
-def pull_inbox_prefix(nc: Client) -> bytes:
-    """The prefix of ``nc``'s reply inboxes, for FastStream's pull consumers (which otherwise
-    deliver to ``_INBOX.``, whatever the connection's prefix)."""
-    return nc.new_inbox().rsplit(".", 1)[0].encode() + b"."
-
-
 async def ensure_stream(js: JetStreamContext, config: StreamConfig, update: bool = False) -> None:
     """Create the stream if missing; bring an existing one up to ``config`` only if ``update``.
 

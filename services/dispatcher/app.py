@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from faststream.nats import NatsRouter
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
@@ -20,8 +19,8 @@ from services.domain.calls import Calls
 from services.domain.clock import Clock
 from services.domain.ids import IdFactory
 from services.domain.roster import EscalationPolicy, Roster
-from services.runtime.bootstrap import bootstrap, nats_url
-from services.runtime.service import BrokerService, Service, run_service, service_broker
+from services.runtime.bootstrap import bootstrap
+from services.runtime.service import BrokerService, Service, run_service
 from services.runtime.settings import Settings
 
 DURABLE = "dispatcher"
@@ -78,20 +77,15 @@ async def compose(
     desk = StreamFollower(subjects.RESPONDERS_STREAM, ">", dispatcher.on_responder_fact)
     await desk.start(nc)
     dispatcher.live = True  # from here on, availability changes are acted on
-    router = NatsRouter()
-    partitions = subscribe_events(
-        router,
+    events = subscribe_events(
         nc,
         DURABLE,
         dispatcher.handle,
         partitions=PARTITIONS,
         in_stream_order=dict.fromkeys(BUILDING_EVENTS, dispatcher.in_stream_order),
     )
-    broker = service_broker(nats_url(settings, DURABLE))
-    broker.include_router(router)
-    assert partitions is not None
     consumer = BrokerService(
-        DURABLE, broker, [partitions.close, dispatcher.close, rosters.close, desk.stop, nc.close, points.stop]
+        DURABLE, events, [events.close, dispatcher.close, rosters.close, desk.stop, nc.close, points.stop]
     )
     return DispatcherService(consumer, dispatcher, WATCHDOG_S)
 

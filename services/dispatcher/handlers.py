@@ -35,7 +35,7 @@ from events.models import (
 from services.dispatcher.building_calls import CLOSING, BuildingCalls
 from services.dispatcher.domain import Availability, could_page, dispatch_id, plan, settle_joined
 from services.dispatcher.open_calls import OpenCalls
-from services.domain.aggregate import ENGAGED, DomainError
+from services.domain.aggregate import ENGAGED, CallState, DomainError
 from services.domain.calls import Calls
 from services.domain.duty import DutyBook, on_duty
 from services.domain.event_store import ConcurrencyConflict
@@ -137,7 +137,8 @@ class Dispatcher:
                 primary = None
         if primary is None:
             self.buildings.register(event)
-            await self.page(event.call_id)
+            # Planned on the raise as delivered when that is all there is of the call (no load).
+            await self.page(event.call_id, self.open_calls.as_raised(event.call_id))
             return
         log.info("call_merged", into=primary)
         try:
@@ -200,10 +201,20 @@ class Dispatcher:
 
     # ------------------------------------------------------------ decisions on the stored call
 
-    async def page(self, call_id: str) -> None:
-        """Page whoever the call needs now (or escalate), planned on its stored events."""
+    async def page(self, call_id: str, known: tuple[CallState, int] | None = None) -> None:
+        """Page whoever the call needs now (or escalate), planned on its stored events.
+
+        ``known`` (a state and its version, the raise as delivered) is planned on first, without
+        a load: an append expecting its version is refused if the call has moved on since, and
+        the call is then loaded and planned again. One case gets through: a command whose events
+        are all stored already (a redelivered raise deciding again what was decided then) is
+        taken as done, and the state after it is not the stored one. So only the first command
+        planned on ``known`` is applied: a repeat is then a no-op (the events since brought their
+        own pages when delivered), and the rest is planned on the call loaded."""
         for _ in range(MAX_PLANS):
-            state, version = await self.calls.load(call_id)
+            on_known = known is not None
+            state, version = known if known is not None else await self.calls.load(call_id)
+            known = None
             if state.raised is None or not state.is_open:
                 return
             raised = state.raised
@@ -213,8 +224,9 @@ class Dispatcher:
             commands = plan(
                 state, roster, self.settings.ack_timeout_s, self.availability(community.id), policy
             )
+            rest = on_known and len(commands) > 1
             try:
-                for command in commands:
+                for command in commands[:1] if rest else commands:
                     state, version, events = await self.calls.apply(state, version, command)
                     if events:
                         log.info(
@@ -227,7 +239,8 @@ class Dispatcher:
                 continue  # someone else wrote: plan again on what is stored now
             except DomainError as exc:
                 log.info("command_refused", call_id=call_id, reason=str(exc))
-            return
+            if not rest:
+                return
         log.warning("page_gave_up_after_conflicts", call_id=call_id)
 
     async def settle(self, primary_id: str) -> None:

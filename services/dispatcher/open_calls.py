@@ -37,6 +37,19 @@ class OpenCalls:
             if not calls:
                 del self._holding[person]
 
+    def as_raised(self, call_id: str) -> tuple[CallState, int] | None:
+        """The call and its version as its raise left it, when the raise is all this memory has
+        of it; else None. Safe to decide on without a load: a raise is a call's first event
+        (appended on an empty call), so if nothing was appended since, this is the whole call;
+        if something was, an append expecting this version is refused (a ConcurrencyConflict:
+        the caller loads and decides again). What the memory cannot show is a gap (an earlier
+        event not yet delivered), which is why anything but a lone raise is loaded."""
+        state = self.states.get(call_id)
+        if state is None or state.raised is None or self.states.folded_count(call_id) != 1:
+            return None
+        seq = self.states.first_seq(call_id)
+        return (state, seq) if seq else None
+
     def busy(self) -> frozenset[str]:
         return frozenset(self._holding)
 

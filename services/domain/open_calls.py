@@ -69,6 +69,10 @@ class OpenCallStates(Mapping[str, CallState]):
         items = self._events.get(call_id)
         return items[0][0] if items else None
 
+    def folded_count(self, call_id: str) -> int:
+        """How many events are folded for an open call (0: none, or closed)."""
+        return len(self._events.get(call_id, ()))
+
     def __getitem__(self, call_id: str) -> CallState:
         return self._states[call_id]
 

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import httpx
-from faststream.nats import NatsRouter
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
@@ -29,8 +28,8 @@ from services.notifier.providers import sms_channel, voice_channel
 from services.notifier.push import WebPushChannel
 from services.notifier.rate_limit import PerPersonLimit
 from services.notifier.robots import DingTalkRobot, WeComRobot
-from services.runtime.bootstrap import bootstrap, nats_url
-from services.runtime.service import BrokerService, Service, run_service, service_broker
+from services.runtime.bootstrap import bootstrap
+from services.runtime.service import BrokerService, Service, run_service
 from services.runtime.settings import Settings
 
 DURABLE = "notifier"
@@ -80,14 +79,12 @@ async def compose(
         dingtalk=DingTalkRobot(http),
     )
     notifier = Notifier(nc, rosters, replace(configured, **channels), limit or PerPersonLimit(), links)
-    router = NatsRouter()
     # A new notifier starts from now: it must not text people about last year's calls.
     # Calls are delivered concurrently (in order within a call), so a webhook being retried
     # (up to ~28 s: 5 tries of 5 s plus backoff) holds up only its own call, and is kept "in
     # progress" so it is not redelivered while it is still trying.
     # It acts on pages only: JetStream hands it no other event of a call.
-    partitions = subscribe_events(
-        router,
+    events = subscribe_events(
         nc,
         DURABLE,
         notifier.handle,
@@ -96,19 +93,16 @@ async def compose(
         partitions=PARTITIONS,
         ack_wait_s=ack_wait_s,
     )
-    assert partitions is not None
     await keep_ack_wait(nc, subjects.CALLS_STREAM, DURABLE, ack_wait_s, filter_subject=PAGES)
-    broker = service_broker(nats_url(settings, DURABLE))
-    broker.include_router(router)
     # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.
     closers: list[Callable[[], Awaitable[None]]] = [
-        partitions.close,
+        events.close,
         rosters.close,
         http.aclose,
         nc.close,
         notifier.close,
     ]
-    return BrokerService(DURABLE, broker, closers)
+    return BrokerService(DURABLE, events, closers)
 
 
 def run(settings: Settings) -> None:

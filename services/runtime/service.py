@@ -14,9 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import structlog
-from faststream.nats import NatsBroker
 
-from services.adapters.streams import RECONNECT, inbox_prefix, server_list
 from services.runtime.lifeline import STOP_DEADLINE_S, exit_deadline
 
 
@@ -26,23 +24,14 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-def service_broker(url: str) -> NatsBroker:
-    """The FastStream broker of a service's durable consumers, reconnecting like ``connect``.
-
-    FastStream's default gives up after 60 tries (2 minutes away); its pull consumers then
-    loop on the closed connection without ever yielding: a core busy and signals unheard,
-    and the service never consumes again once NATS is back."""
-    servers = server_list(url)
-    return NatsBroker(servers, logger=None, inbox_prefix=inbox_prefix(servers[0]), **RECONNECT)
-
-
 STOP_BUDGET_S = STOP_DEADLINE_S - 1.0  # every step of a graceful stop, together
 
 
 class BrokerService:
-    """A FastStream broker plus whatever else the service owns (closed in reverse order)."""
+    """A service's consumer (services/adapters/consumer.py) plus whatever else it owns
+    (closed in reverse order)."""
 
-    def __init__(self, name: str, broker: NatsBroker, closers: list[Callable[[], Awaitable[None]]]) -> None:
+    def __init__(self, name: str, broker: Service, closers: list[Callable[[], Awaitable[None]]]) -> None:
         self.name = name
         self.broker = broker
         self.closers = closers

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from events import commands as c
 from events.models import AvailabilityChanged
+from services.domain.event_store import InMemoryEventStore, StoredEvent
+from services.domain.ids import SequentialIds
 from services.runtime.settings import Targets
 from tests.fakes import FakeSystem, ids
 from tests.inprocess import FaultyStore
@@ -312,3 +314,63 @@ async def test_a_burst_of_neighbours_handled_at_once_is_dispatched_once() -> Non
     assert dispatched == [call_ids[0]], f"{len(dispatched)} calls of one building were dispatched"
     for cid in call_ids[1:]:
         assert (await system.calls.load(cid))[0].merged_into == call_ids[0]
+
+
+class CountingLoads(InMemoryEventStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def load(self, call_id: str) -> tuple[list[StoredEvent], int]:
+        self.loads += 1
+        return await super().load(call_id)
+
+
+async def test_a_fresh_raise_is_paged_without_loading_the_call_from_the_store() -> None:
+    """The raise as delivered is the whole call when nothing else was appended: its first page
+    is planned on it (one Direct Get less per call on JetStream)."""
+    store = CountingLoads()
+    system = FakeSystem(store=store)
+    call_id = await system.raise_call("b12", settle=False)
+    loads = store.loads  # the raise itself (the intake's side of the fake)
+    await system.settle()
+    assert store.loads == loads
+    assert await system.pages(call_id) == [("g1", "building")]
+
+
+async def test_a_raise_delivered_after_the_call_was_cancelled_pages_nobody() -> None:
+    """Deciding on the delivered raise alone must not page on a call that has moved on: the
+    append expects the raise's version, is refused, and the page is planned on the call loaded."""
+    store = CountingLoads()
+    system = FakeSystem(store=store)
+    call_id = await system.raise_call("b12", settle=False)
+    await system.calls.execute(c.Cancel(call_id=call_id, by="resident"))
+    (raised,) = [item async for item in store.read_all() if item.event.type == "CallRaised"]
+    await system.dispatcher.handle(raised.event, raised.seq)  # the cancel is not delivered yet
+    assert await system.types(call_id) == ["CallRaised", "CallCancelled"]
+
+
+async def test_a_raise_redelivered_after_its_page_and_a_decline_pages_nobody_twice() -> None:
+    """A redelivered raise after a restart (the new memory holds the raise only; the store has
+    its page and a decline since): the page decided again on the raise is the one stored, so
+    nothing is appended; the decline, delivered next, pages the next person."""
+    system = FakeSystem()
+    call_id = await system.raise_call("b12")
+    await system.calls.execute(c.Decline(call_id=call_id, responder_id="g1"))
+    restarted = FakeSystem(store=system.store)
+    restarted.calls.ids = SequentialIds("r")  # not the ids the first dispatcher used
+    (raised,) = [item async for item in system.store.read_all() if item.event.type == "CallRaised"]
+    await restarted.dispatcher.handle(raised.event, raised.seq)
+    assert [p for p, _ in await system.pages(call_id)] == ["g1"]
+    await restarted.settle()  # every event delivered again, in order
+    assert [p for p, _ in await system.pages(call_id)] == ["g1", "g2"]
+
+
+async def test_a_raise_at_district_level_pages_everyone_planned_on_it() -> None:
+    """A call raised at a level that pages everyone at once: the first page is planned on the
+    raise as delivered, the others on the call loaded after it; each person once."""
+    system = FakeSystem()
+    call_id = await system.raise_call("no-such-building")
+    pages = await system.pages(call_id)
+    assert len(pages) > 1 and {level for _, level in pages} == {"district"}
+    assert len({person for person, _ in pages}) == len(pages)

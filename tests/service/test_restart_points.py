@@ -20,7 +20,7 @@ from services.deadlines.app import build as build_deadlines
 from services.dispatcher.app import build as build_dispatcher
 from services.runtime.settings import Settings
 from tests.factories import raised
-from tests.support import EventLog, make_settings, running, serving_intake
+from tests.support import EventLog, make_settings, running, serving_intake, wait_for
 
 
 @pytest.fixture
@@ -49,6 +49,11 @@ async def closed_calls(store: JetStreamEventStore, count: int) -> None:
         )
 
 
+async def acked_floor(nc: Client, durable: str, seq: int = 11) -> bool:
+    info = await nc.jetstream().consumer_info(subjects.CALLS_STREAM, durable)
+    return bool(info.ack_floor and info.ack_floor.stream_seq >= seq)
+
+
 async def keeper(settings: Settings) -> DeadlinesService:
     service = await build_deadlines(settings)
     assert isinstance(service, DeadlinesService)
@@ -66,6 +71,9 @@ async def test_restarts_fold_from_the_oldest_open_call_and_overdue_deadlines_sti
     async with running(first), running(dispatcher):
         assert first.follower.started_from == 1  # nothing saved yet: a full fold
         await log.wait_type("open1", "ResponderAssigned")
+        # The closed calls' events are handled concurrently with open1's: all of them done
+        # (acked) before the stop, or the point saved on stop rightly starts earlier.
+        await wait_for(lambda: acked_floor(nc, "dispatcher"), what="every event handled", timeout=10)
     for name in ("deadlines", "dispatcher"):
         point = await restart_point.load(nc, name)
         assert point is not None and point.start_seq == 11, (name, point)
