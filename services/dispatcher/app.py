@@ -84,8 +84,10 @@ async def compose(
         partitions=PARTITIONS,
         in_stream_order=dict.fromkeys(BUILDING_EVENTS, dispatcher.in_stream_order),
     )
+    # Closed in reverse: handlings at work dropped (redelivered) and acks written, then the
+    # restart point saved, NATS closed last (no handler still at work meets a closed link).
     consumer = BrokerService(
-        DURABLE, events, [events.close, dispatcher.close, rosters.close, desk.stop, nc.close, points.stop]
+        DURABLE, events, [nc.close, rosters.close, desk.stop, points.stop, dispatcher.close, events.close]
     )
     return DispatcherService(consumer, dispatcher, WATCHDOG_S)
 

@@ -94,12 +94,13 @@ async def compose(
         ack_wait_s=ack_wait_s,
     )
     await keep_ack_wait(nc, subjects.CALLS_STREAM, DURABLE, ack_wait_s, filter_subject=PAGES)
-    # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is up.
+    # Closed in reverse: the notifier first, so held pages are given back (unacked) while NATS is
+    # up; then handlings at work are dropped (redelivered); NATS is closed last.
     closers: list[Callable[[], Awaitable[None]]] = [
-        events.close,
-        rosters.close,
-        http.aclose,
         nc.close,
+        http.aclose,
+        rosters.close,
+        events.close,
         notifier.close,
     ]
     return BrokerService(DURABLE, events, closers)
