@@ -1,5 +1,10 @@
 """Real headless Chromium (Debian's), driven by Playwright: launching it, screenshots kept in
-``test-artifacts/``, and the axe-core check every page passes."""
+``test-artifacts/``, and the axe-core check every page passes.
+
+Browser tests share one Chromium (``shared_chromium`` in tests/conftest.py) and so run on the
+session's event loop: a module of them marks itself ``asyncio(loop_scope="session")`` and
+imports ``browser``, ``nc`` and ``system`` from here (the same fixtures as tests/conftest.py's, on that
+loop). ``browser`` closes every context a test opened, so no page outlives its test."""
 
 from __future__ import annotations
 
@@ -9,7 +14,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from nats.aio.client import Client
 from playwright.async_api import Browser, Page, async_playwright
+
+from services.adapters.embedded_nats import EmbeddedNats
+from services.runtime.settings import Settings
+from tests.conftest import System, connected, system_running
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -56,3 +67,25 @@ async def assert_accessible(page: Page, name: str) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not grave, grave
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(shared_chromium: Browser) -> AsyncIterator[Browser]:
+    """The shared Chromium; what the test opened in it is closed after it."""
+    try:
+        yield shared_chromium
+    finally:
+        for context in list(shared_chromium.contexts):
+            await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def nc(nats_server: EmbeddedNats) -> AsyncIterator[Client]:
+    async with connected(nats_server) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def system(system_settings: Settings, nc: Client) -> AsyncIterator[System]:
+    async with system_running(system_settings, nc) as running_system:
+        yield running_system

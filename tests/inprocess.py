@@ -27,7 +27,14 @@ from services.domain.calls import Calls
 from services.domain.clock import ManualClock
 from services.domain.event_store import InMemoryEventStore, StoredEvent, append_one_by_one
 from services.domain.ids import SequentialIds
-from services.domain.invariants import Limits, Record, Report, check_records
+from services.domain.invariants import (
+    Limits,
+    Record,
+    Report,
+    check_call,
+    check_merged,
+    decode_records,
+)
 from services.domain.roster import EscalationPolicy, Roster, load_roster_file
 from services.runtime.settings import Settings, Targets
 
@@ -104,6 +111,9 @@ class InProcessSystem:
         self.duplicate_rate = 0.2
         self.crash_rate = 0.05
         self.away_log: dict[str, list[tuple[datetime, bool]]] = {}
+        self._decoded = Report()  # the messages checked so far: how many, and any undecodable
+        self._calls: dict[str, list[tuple[int, CallEvent]]] = {}  # their events, by call
+        self._verdicts: dict[str, tuple[object, CallState, Report]] = {}  # each call's last check
 
     # ------------------------------------------------------------ the stream
 
@@ -280,12 +290,38 @@ class InProcessSystem:
     # ------------------------------------------------------------ the check
 
     def check(self, slack_s: float = 0.001) -> Report:
-        records = [
+        """The safety checker over the whole log as stored (encoded, then decoded by subject).
+
+        Checked after every step, so kept linear: the log is append-only, so each message is
+        encoded and decoded once, when first seen; a call's verdict is a pure function of its
+        events, the time and the away log, so it is recomputed only when one of these changed.
+        """
+        log = self.store._log
+        fresh = [
             Record(
                 item.seq, subjects.call_subject(item.event.call_id, item.event.type), codec.encode(item.event)
             )
-            for item in self.store._log
+            for item in log[self._decoded.events :]
         ]
-        return check_records(
-            records, self.clock.now(), Limits(slack_s=slack_s, notifications=False), self.away_log
-        )
+        for call_id, items in decode_records(fresh, self._decoded).items():
+            self._calls.setdefault(call_id, []).extend(items)
+        report = Report(events=self._decoded.events, violations=list(self._decoded.violations))
+        limits = Limits(slack_s=slack_s, notifications=False)
+        now = self.clock.now()
+        away_changes = sum(len(changes) for changes in self.away_log.values())
+        states: dict[str, CallState] = {}
+        for call_id, items in self._calls.items():
+            key = (len(items), now, away_changes, limits)
+            kept = self._verdicts.get(call_id)
+            if kept is None or kept[0] != key:
+                verdict = Report()
+                kept = self._verdicts[call_id] = (
+                    key,
+                    check_call(call_id, items, now, limits, verdict, self.away_log),
+                    verdict,
+                )
+            _, states[call_id], verdict = kept
+            report.calls += 1
+            report.violations.extend(verdict.violations)
+            report.attention.extend(verdict.attention)
+        return check_merged(states, now, limits, report)

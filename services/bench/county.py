@@ -11,9 +11,10 @@ from typing import Any
 import nats
 
 from events import subjects
-from services.bench.deadlines import LEAD_S, _observe_misses
+from services.bench.deadlines import _observe_misses, calls_due
 from services.bench.http_load import ConnectionPool
 from services.bench.intake import IntakeBench, _first_seen, _since, percentiles
+from services.bench.scale import sized
 from services.bench.system import bench_system
 
 
@@ -85,12 +86,12 @@ async def _contact(bench: IntakeBench, rate: float, seconds: float) -> dict[str,
 
 
 def _one(roster: dict[str, object], quick: bool) -> dict[str, Any]:
-    rate, seconds = (100, 3) if quick else (200, 10)
-    count, window_s = (1_000, 6.0) if quick else (10_000, 40.0)
+    rate, seconds = sized(quick, full=(200, 10), quick_size=(100, 3), smoke_size=(50, 1))
+    count, window_s, lead_s = calls_due(quick)
     with bench_system(services=("intake", "dispatcher"), roster=roster) as system:
         contact = asyncio.run(_contact(IntakeBench(system), rate, seconds))
     with bench_system(services=("deadlines",), roster=roster) as system:
-        late = asyncio.run(_observe_misses(system, count, window_s, LEAD_S[quick]))
+        late = asyncio.run(_observe_misses(system, count, window_s, lead_s))
     return {
         **contact,
         "offered_rate_per_s": rate,

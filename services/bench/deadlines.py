@@ -18,9 +18,14 @@ from events import codec, subjects
 from events.models import Caller, CallRaised, DeadlineMissed, StageTimes
 from services.adapters.jetstream_store import JetStreamEventStore
 from services.bench.intake import percentiles
+from services.bench.scale import sized
 from services.bench.system import BenchSystem, bench_system, rss_mb
 
-LEAD_S = {True: 3.0, False: 8.0}  # quick or not: time to store every call before the first falls due
+
+def calls_due(quick: bool) -> tuple[int, float, float]:
+    """How many calls fall due, over how many seconds, after how long a lead (time to store
+    every call before the first falls due)."""
+    return sized(quick, full=(10_000, 40.0, 8.0), quick_size=(1_000, 6.0, 3.0), smoke_size=(100, 1.0, 2.0))
 
 
 def _rfc3339(when: datetime) -> str:
@@ -120,12 +125,12 @@ async def _raw_schedules(url: str, count: int, window_s: float, lead_s: float) -
 
 
 def deadlines(quick: bool) -> dict[str, Any]:
-    count, window_s = (1_000, 6.0) if quick else (10_000, 40.0)
+    count, window_s, lead_s = calls_due(quick)
     with bench_system(services=("deadlines",)) as system:
         started = time.monotonic()
-        late = asyncio.run(_observe_misses(system, count, window_s, LEAD_S[quick]))
+        late = asyncio.run(_observe_misses(system, count, window_s, lead_s))
         rss = rss_mb(system.pid("deadlines"))
-        raw = asyncio.run(_raw_schedules(system.nats.url, count, window_s, LEAD_S[quick]))
+        raw = asyncio.run(_raw_schedules(system.nats.url, count, window_s, lead_s))
         return {
             "open_calls": count,
             "due_window_s": window_s,

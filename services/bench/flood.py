@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from events import subjects
 from services.bench.http_load import ConnectionPool
 from services.bench.intake import open_loop, percentiles
+from services.bench.scale import sized
 from services.bench.system import bench_roster, process_system
 
 FLOOD_ADDRESS = "127.0.0.2"
@@ -28,7 +29,9 @@ def flood_bench(quick: bool) -> dict[str, Any]:
         "DISPATCH1310_NEW_PHONES_PER_ADDRESS": "5",
     }
     with process_system(("intake", "dispatcher"), env, bench_roster()) as system:
-        return asyncio.run(_run(system.http_url, system.nats.url, seconds=3 if quick else 10))
+        return asyncio.run(
+            _run(system.http_url, system.nats.url, seconds=sized(quick, full=10, quick_size=3, smoke_size=1))
+        )
 
 
 async def _run(http_url: str, nats_url: str, seconds: float) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from services.adapters.verify import verify_stream
 from services.audit.replay import rebuild
 from services.bench.history import handled_call
 from services.bench.raw_read import raw_ordered_read
+from services.bench.scale import sized
 from services.domain.invariants import Limits, Report
 from services.runtime.processes import declare_streams
 
@@ -60,7 +61,7 @@ async def _measure(url: str) -> tuple[int, float, int, float, Report, float]:
 
 
 def replay_bench(quick: bool) -> dict[str, Any]:
-    events = 10_000 if quick else 100_000
+    events = sized(quick, full=100_000, quick_size=10_000, smoke_size=2_000)
     with tempfile.TemporaryDirectory(prefix="dispatch1310-replay-") as tmp:
         server = EmbeddedNats(Path(tmp) / "nats").start()
         try:

@@ -43,10 +43,10 @@ from events.models import (
 from services.adapters.embedded_nats import EmbeddedNats, free_port, nats_server_binary, server_config
 from services.bench.history import handled_call
 from services.bench.raw_read import raw_ordered_read
+from services.bench.scale import sized
 from services.bench.system import bench_roster
 from services.runtime.processes import ProcessGroup, declare_streams
 
-SIZES = {True: (0, 12_000), False: (0, 100_000, 1_000_000)}
 SERVICES = ("deadlines", "dispatcher")
 DURABLE = "dispatcher"
 TEMPLATE_ID = "tmpl0000000"  # replaced by each call's id (same length) in the encoded events
@@ -284,7 +284,11 @@ def one_size(events: int) -> dict[str, Any]:
 
 def restart_bench(quick: bool) -> dict[str, Any]:
     wanted = os.environ.get("DISPATCH1310_BENCH_RESTART_SIZES")
-    sizes = [int(part) for part in wanted.split(",")] if wanted else list(SIZES[quick])
+    sizes = (
+        [int(part) for part in wanted.split(",")]
+        if wanted
+        else list(sized(quick, full=(0, 100_000, 1_000_000), quick_size=(0, 12_000), smoke_size=(0, 1_200)))
+    )
     runs = [one_size(n) for n in sizes]
     result: dict[str, Any] = {"services": list(SERVICES), "runs": runs}
     empty = next((r for r in runs if r["events"] == 0), None)

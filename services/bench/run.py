@@ -15,6 +15,7 @@ from services.bench.flood import flood_bench
 from services.bench.intake import IntakeBench
 from services.bench.replay import replay_bench
 from services.bench.restart import restart_bench
+from services.bench.scale import sized
 from services.bench.system import bench_system
 from services.registry import SERVICES
 
@@ -33,15 +34,13 @@ def intake(quick: bool) -> dict[str, Any]:
     # first sent is measured, and the CPU each process spends per call.
     # Enough buildings that few members are paged more than the notifier's per-person budget
     # (5 a minute) allows: raise -> first sent then measures the system, not the pacing.
+    rate, seconds, max_seconds, open_calls = sized(
+        quick, full=(200, 10, 8, 10_000), quick_size=(200, 3, 2, 200), smoke_size=(50, 1, 0.5, 60)
+    )
     with bench_system(services=tuple(SERVICES), buildings=500 if quick else 1000) as system:
         bench = IntakeBench(system)
         return asyncio.run(
-            bench.run(
-                rate=200,
-                seconds=3 if quick else 10,
-                max_seconds=2 if quick else 8,
-                open_calls=200 if quick else 10_000,
-            )
+            bench.run(rate=rate, seconds=seconds, max_seconds=max_seconds, open_calls=open_calls)
         )
 
 

@@ -139,16 +139,19 @@ def check_calls(
     report: Report,
     away: Away | None = None,
 ) -> Report:
-    closes: dict[str, CallState] = {}
     states: dict[str, CallState] = {}
     for call_id, items in calls.items():
         items.sort(key=lambda item: item[0])
         report.calls += 1
-        states[call_id] = _check_call(call_id, items, now, limits, report, away or {})
-        if states[call_id].is_closed:
-            closes[call_id] = states[call_id]
+        states[call_id] = check_call(call_id, items, now, limits, report, away or {})
+    return check_merged(states, now, limits, report)
+
+
+def check_merged(states: dict[str, CallState], now: datetime, limits: Limits, report: Report) -> Report:
+    """Merged calls whose joined call closed more than ``slack_s`` ago (``own_close``)."""
+    closes = {call_id: state for call_id, state in states.items() if state.is_closed}
     slack = timedelta(seconds=limits.slack_s)
-    for call_id, state in states.items():  # merged calls whose joined call closed
+    for call_id, state in states.items():
         if state.status != "merged" or state.merged_into is None:
             continue
         primary = closes.get(state.merged_into)
@@ -164,7 +167,7 @@ def check_calls(
     return report
 
 
-def _check_call(
+def check_call(
     call_id: str,
     items: list[tuple[int, CallEvent]],
     now: datetime,
@@ -172,6 +175,11 @@ def _check_call(
     report: Report,
     away: Away,
 ) -> CallState:
+    """Check one call's events (in sequence order) as of ``now``; its state after them.
+
+    A pure function of its arguments: a caller checking a growing log may keep the verdict of
+    a call whose events, ``now`` and ``away`` are unchanged."""
+
     def flag(invariant: str, detail: str, *seqs: int) -> None:
         report.violations.append(Violation(call_id, invariant, detail, seqs))
 
@@ -327,4 +335,14 @@ def _covered_until(state: CallState) -> datetime | None:
     return latest
 
 
-__all__ = ["Limits", "Record", "Report", "Violation", "check_calls", "check_records", "decode_records"]
+__all__ = [
+    "Limits",
+    "Record",
+    "Report",
+    "Violation",
+    "check_call",
+    "check_calls",
+    "check_merged",
+    "check_records",
+    "decode_records",
+]

@@ -1,18 +1,8 @@
-"""Real headless Chromium (Debian's), driven by Playwright, at a phone's or a desk's size."""
+"""Real headless Chromium (Debian's), driven by Playwright, at a phone's or a desk's size: one
+browser for every test, on the session's event loop (see tests/chromium.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from tests.chromium import ARTIFACTS, PHONE, assert_accessible, browser, nc, shot, system
 
-import pytest
-from playwright.async_api import Browser
-
-from tests.chromium import ARTIFACTS, PHONE, assert_accessible, chromium, shot
-
-__all__ = ["ARTIFACTS", "PHONE", "assert_accessible", "browser", "shot"]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
+__all__ = ["ARTIFACTS", "PHONE", "assert_accessible", "browser", "nc", "shot", "system"]

@@ -9,7 +9,8 @@ from services.adapters.answer_links import AnswerLinks, load_link_key
 from tests.browser.conftest import PHONE, assert_accessible, shot
 from tests.conftest import System
 
-pytestmark = pytest.mark.browser
+# One Chromium for every browser test, on the session's event loop: tests/chromium.py.
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_a_phone_opens_the_link_and_accepts_with_one_tap(system: System, browser: Browser) -> None:

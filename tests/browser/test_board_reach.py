@@ -12,7 +12,8 @@ from services.domain.clock import SystemClock
 from tests.browser.conftest import shot
 from tests.conftest import System
 
-pytestmark = pytest.mark.browser
+# One Chromium for every browser test, on the session's event loop: tests/chromium.py.
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_the_board_shows_a_failed_channel_and_nobody_being_reached(

@@ -15,7 +15,8 @@ from tests.browser.conftest import assert_accessible, shot
 from tests.conftest import System
 from tests.support import bearer, make_settings
 
-pytestmark = pytest.mark.browser
+# One Chromium for every browser test, on the session's event loop: tests/chromium.py.
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 COUNTY_SUPERVISOR = bearer("demo-s0")
 
 

@@ -26,7 +26,8 @@ from services.runtime.settings import Settings, Targets
 from tests.conftest import System
 from tests.support import make_settings, wait_for
 
-pytestmark = pytest.mark.browser
+# One Chromium for every browser test, on the session's event loop: tests/chromium.py.
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 NOTIFICATIONS = """async (tag) => {
   const registration = await navigator.serviceWorker.ready;

@@ -19,14 +19,15 @@ from services.adapters.jetstream_store import JetStreamEventStore
 from services.adapters.streams import connect, ensure_streams
 from services.dispatcher.app import build as build_dispatcher
 from services.runtime.settings import Targets
-from tests.chromium import assert_accessible, chromium, shot
+from tests.chromium import assert_accessible, shot
 from tests.conftest import System
 from tests.support import EventLog, bearer, make_settings, running, serving_intake, wait_for
 
-# One system and one browser for the whole file (as tests/conftest.py's `system` builds it:
+# One system for the whole file (as tests/conftest.py's `system` builds it:
 # NATS, the intake and the dispatcher, in-process), so the file stays fast. Each test uses its
 # own building and phone, and closes its calls: nothing merges into a call of another test.
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+# One Chromium for every browser test, on the session's event loop: tests/chromium.py.
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -52,7 +53,7 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
         server.stop()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def system(
     nats_server: EmbeddedNats, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[System]:
@@ -65,12 +66,6 @@ async def system(
             yield System(settings, http, EventLog(JetStreamEventStore(nc)), nc)
     finally:
         await nc.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 async def resident_page(

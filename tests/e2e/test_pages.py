@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,17 +13,14 @@ from playwright.async_api import Browser, Page, Route, expect
 from services.adapters.embedded_nats import EmbeddedNats
 from services.audit.app import build as build_audit
 from services.runtime.settings import Settings, Targets
-from tests.chromium import chromium, shot
+from tests import chromium
+from tests.chromium import shot
 from tests.conftest import System
 from tests.support import bearer, make_settings, running
 
-pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
+# One Chromium for every browser test, on the session's event loop: tests/chromium.py.
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+browser, nc, system = chromium.browser, chromium.nc, chromium.system  # the fixtures, on that loop
 
 
 @pytest.fixture

@@ -5,20 +5,23 @@ a name; a streamed body over the limit is 413; a device timestamp must be a numb
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
+import pytest_asyncio
 from nats.aio.client import Client
 
+from services.adapters.embedded_nats import EmbeddedNats
 from services.adapters.jetstream_store import JetStreamEventStore
 from services.adapters.streams import CLOCK_SLACK_S, ensure_streams
 from services.domain.clock import ManualClock
 from services.intake.device_auth import WINDOW_S, sign
 from services.runtime.settings import Settings
+from tests.conftest import connected, system_running
 from tests.service.conftest import System
 from tests.service.test_devices import SECRET, signed, sos
-from tests.support import EventLog, bearer, serving_intake
+from tests.support import EventLog, bearer, make_settings, serving_intake
 
 SUPERVISOR = bearer("demo-supervisor")
 JSON = {"Content-Type": "application/json"}
@@ -51,6 +54,31 @@ def refused_at(response: object, *loc: str | int) -> None:
     assert any(tuple(e["loc"][-len(loc) :]) == loc for e in detail), detail
 
 
+# The refusal tests below store nothing and each compares the streams' last sequences before
+# and after its own request: they share one system, on the module's event loop (starting one
+# per test cost more than the tests).
+ON_THE_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def refusing(
+    module_nats: EmbeddedNats, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[System]:
+    settings = make_settings(module_nats.url, tmp_path_factory.mktemp("data"))
+    async with connected(module_nats) as nc, system_running(settings, nc) as system:
+        yield system
+
+
+@ON_THE_MODULE_LOOP
 @pytest.mark.parametrize(
     ("raw", "loc"),
     [
@@ -66,13 +94,14 @@ def refused_at(response: object, *loc: str | int) -> None:
     ],
 )
 async def test_hostile_raise_bodies_are_422_naming_the_field_and_store_nothing(
-    system: System, raw: bytes, loc: tuple[str, ...]
+    refusing: System, raw: bytes, loc: tuple[str, ...]
 ) -> None:
-    before = await stored_seqs(system.nc)
-    refused_at(await system.http.post("/api/calls", content=raw, headers=JSON), *loc)
-    assert await stored_seqs(system.nc) == before
+    before = await stored_seqs(refusing.nc)
+    refused_at(await refusing.http.post("/api/calls", content=raw, headers=JSON), *loc)
+    assert await stored_seqs(refusing.nc) == before
 
 
+@ON_THE_MODULE_LOOP
 @pytest.mark.parametrize(
     ("path", "body", "loc"),
     [
@@ -91,15 +120,16 @@ async def test_hostile_raise_bodies_are_422_naming_the_field_and_store_nothing(
     ],
 )
 async def test_times_beyond_the_calendar_and_surrogates_are_422_naming_the_field(
-    system: System, path: str, body: dict[str, str], loc: tuple[str, ...]
+    refusing: System, path: str, body: dict[str, str], loc: tuple[str, ...]
 ) -> None:
-    before = await stored_seqs(system.nc)
+    before = await stored_seqs(refusing.nc)
     raw = json.dumps(body).encode()  # ensure_ascii: a lone surrogate travels as \ud800
-    refused_at(await system.http.post(path, content=raw, headers={**JSON, **SUPERVISOR}), *loc)
-    assert await stored_seqs(system.nc) == before
-    assert (await system.http.get("/api/duty")).status_code == 200
+    refused_at(await refusing.http.post(path, content=raw, headers={**JSON, **SUPERVISOR}), *loc)
+    assert await stored_seqs(refusing.nc) == before
+    assert (await refusing.http.get("/api/duty")).status_code == 200
 
 
+@ON_THE_MODULE_LOOP
 @pytest.mark.parametrize(
     ("field", "value", "loc"),
     [
@@ -109,24 +139,25 @@ async def test_times_beyond_the_calendar_and_surrogates_are_422_naming_the_field
     ],
 )
 async def test_a_signed_device_alert_with_nan_or_beyond_the_calendar_is_422(
-    system: System, field: str, value: object, loc: tuple[str, ...]
+    refusing: System, field: str, value: object, loc: tuple[str, ...]
 ) -> None:
-    before = await stored_seqs(system.nc)
+    before = await stored_seqs(refusing.nc)
     raw, headers = signed({**sos(), field: value})  # json.dumps writes NaN
-    refused_at(await system.http.post("/api/alerts/device", content=raw, headers=headers), *loc)
-    assert await stored_seqs(system.nc) == before
+    refused_at(await refusing.http.post("/api/alerts/device", content=raw, headers=headers), *loc)
+    assert await stored_seqs(refusing.nc) == before
 
 
+@ON_THE_MODULE_LOOP
 @pytest.mark.parametrize("timestamp", ["nan", "inf", "-inf", "NaN"])
 async def test_a_device_timestamp_of_nan_or_inf_is_401_and_stores_nothing(
-    system: System, timestamp: str
+    refusing: System, timestamp: str
 ) -> None:
-    before = await stored_seqs(system.nc)
+    before = await stored_seqs(refusing.nc)
     raw = json.dumps(sos()).encode()
     headers = {**JSON, "X-Timestamp": timestamp, "X-Signature": sign(SECRET, timestamp, raw)}
-    response = await system.http.post("/api/alerts/device", content=raw, headers=headers)
+    response = await refusing.http.post("/api/alerts/device", content=raw, headers=headers)
     assert response.status_code == 401, response.text
-    assert await stored_seqs(system.nc) == before
+    assert await stored_seqs(refusing.nc) == before
 
 
 async def test_the_replay_ledger_outlives_a_timestamps_freshness(nc: Client) -> None:

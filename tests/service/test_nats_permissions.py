@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from nats.js.api import ConsumerConfig
 
+from events import subjects
 from services.adapters import restart_point
 from services.adapters.embedded_nats import EmbeddedNats
 from services.adapters.jetstream_store import JetStreamEventStore
@@ -131,15 +133,30 @@ async def test_each_follower_saves_its_own_restart_point_and_no_one_elses(
     admin = await connect(url(server, passwords, ADMIN), "admin")
     await ensure_streams(admin.jetstream(), update=True)
     point = RestartPoint(1, 0, "created")
+    errors: list[str] = []  # what the server told the services' connections
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
     try:
         for service, own in (("dispatcher", "dispatcher"), ("deadlines", "deadlines"), ("intake", "board")):
-            nc = await connect(url(server, passwords, service), service)
+            nc = await connect(url(server, passwords, service), service, error_cb=on_error)
             try:
                 await restart_point.save(nc, own, point)
                 assert await restart_point.load(admin, own) == point
                 other = {"dispatcher": "deadlines", "deadlines": "board", "board": "dispatcher"}[own]
-                with pytest.raises(Exception):  # noqa: B017 - refused (a timeout, no ack)
-                    await restart_point.save(nc, other, RestartPoint(99, 98, "created"))
+                # Refused: the server says so (a permissions violation on the other's key) and
+                # never acknowledges (the save would time out after 5 s: not waited for).
+                attempt = asyncio.create_task(restart_point.save(nc, other, RestartPoint(99, 98, "created")))
+                key = f"$KV.{subjects.RESTART_BUCKET}.{other}"
+                await wait_for(
+                    lambda key=key: any(
+                        "permissions violation" in e.lower() and key.lower() in e.lower() for e in errors
+                    ),
+                    what=f"{service} refused {key}",
+                )
+                assert not attempt.done() or attempt.exception() is not None
+                attempt.cancel()
                 assert await restart_point.load(admin, other) in (None, point)
             finally:
                 await nc.close()
