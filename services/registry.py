@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from services.runtime.settings import Settings
 
-# name -> module whose ``run(settings)`` runs the service until stopped.
+# name -> module whose ``run(settings, on_started)`` runs the service until stopped
+# (``on_started()`` once it serves: consuming, or the intake accepting connections).
 SERVICES: dict[str, str] = {
     "intake": "services.intake.app",
     "dispatcher": "services.dispatcher.app",
@@ -17,7 +18,7 @@ SERVICES: dict[str, str] = {
 }
 
 
-def runner(name: str) -> Callable[[Settings], None]:
+def runner(name: str) -> Callable[[Settings, Callable[[], None] | None], None]:
     if name not in SERVICES:
         raise KeyError(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
     module = importlib.import_module(SERVICES[name])

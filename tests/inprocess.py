@@ -25,7 +25,12 @@ from services.dispatcher.handlers import Dispatcher
 from services.domain.aggregate import CallState, DomainError
 from services.domain.calls import Calls
 from services.domain.clock import ManualClock
-from services.domain.event_store import InMemoryEventStore, StoredEvent, append_one_by_one
+from services.domain.event_store import (
+    ConcurrencyConflict,
+    InMemoryEventStore,
+    StoredEvent,
+    append_one_by_one,
+)
 from services.domain.ids import SequentialIds
 from services.domain.invariants import (
     Limits,
@@ -68,6 +73,14 @@ class FaultyStore(InMemoryEventStore):
             if self.crash_in < 0:
                 self.crash_in = None
                 raise Crash(event.call_id)
+        # As JetStream answers one message: a Nats-Msg-Id already stored is acked as the
+        # duplicate it is (its own sequence), else a wrong expected sequence is a conflict.
+        stored, version = await self.load(event.call_id)
+        duplicate = next((item.seq for item in stored if item.event.event_id == event.event_id), None)
+        if duplicate is not None:
+            return duplicate
+        if expected != version:
+            raise ConcurrencyConflict(event.call_id, expected, version)
         before = self.last_seq
         version = await super().append(event.call_id, [event], expected)
         self.published.extend(self._log[before:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 
 import structlog
 from nats.aio.client import Client
@@ -136,5 +137,5 @@ async def compose(*, nc: Client, clock: Clock, rosters: RosterHolder) -> Service
     return AuditService(nc, clock, rosters=rosters)
 
 
-def run(settings: Settings) -> None:
-    run_service(lambda: build(settings))
+def run(settings: Settings, on_started: Callable[[], None] | None = None) -> None:
+    run_service(lambda: build(settings), on_started)

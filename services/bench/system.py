@@ -7,7 +7,6 @@ import concurrent.futures
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,14 @@ from typing import Any
 
 from services.adapters.embedded_nats import EmbeddedNats, free_port
 from services.registry import SERVICES
-from services.runtime.processes import ProcessGroup, declare_streams, metrics_env, wait_healthy
+from services.runtime.processes import (
+    ProcessGroup,
+    declare_streams,
+    metrics_env,
+    started_services,
+    wait_healthy,
+    wait_started,
+)
 
 
 def bench_roster(buildings: int = 500) -> dict[str, object]:
@@ -113,7 +119,9 @@ def process_system(
             url = f"http://127.0.0.1:{port}"
             if "intake" in services and not wait_healthy(url, 30):
                 raise RuntimeError("intake did not start")
-            time.sleep(1.5)  # the other services connect and subscribe (no health endpoint)
+            if not wait_started(root / "metrics", services, 30):  # consuming, not only spawned
+                started = started_services(root / "metrics")
+                raise RuntimeError(f"not started in 30 s: {sorted(set(services) - started)}")
             yield BenchSystem(server, url, group, roster, full_env)
         finally:
             group.stop()

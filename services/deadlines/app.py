@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 from nats.aio.client import Client
 
@@ -51,5 +53,5 @@ async def compose(*, settings: Settings, nc: Client, calls: Calls) -> Service:
     return DeadlinesService(nc, DeadlineKeeper(calls, settings.sweep_interval_s))
 
 
-def run(settings: Settings) -> None:
-    run_service(lambda: build(settings))
+def run(settings: Settings, on_started: Callable[[], None] | None = None) -> None:
+    run_service(lambda: build(settings), on_started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
@@ -101,5 +102,5 @@ async def acked_floor(nc: Client, durable: str) -> int:
     return int(info.ack_floor.stream_seq) if info.ack_floor else 0
 
 
-def run(settings: Settings) -> None:
-    run_service(lambda: build(settings))
+def run(settings: Settings, on_started: Callable[[], None] | None = None) -> None:
+    run_service(lambda: build(settings), on_started)

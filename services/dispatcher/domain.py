@@ -65,10 +65,36 @@ def plan(
     if raised is None or not state.is_open or state.held is not None:
         return []  # a held call waits for the desk
     policy = policy or roster.escalation
-    commands: list[c.Command] = []
+    commands: list[c.Command] = list(_contact_owed(state))
     commands += _level_pages(state, roster, policy, default_ack_s, availability)
     commands += _kind_pages(state, roster, policy, default_ack_s, availability)
     return commands
+
+
+def _contact_owed(state: CallState) -> list[c.Command]:
+    """Someone is paged but the caller was never shown whom to contact: a page's two appends
+    (``ResponderAssigned``, ``ContactShared``) were cut apart by a crash. The first active page
+    decided again stores the contact it lost (the aggregate pages nobody twice)."""
+    if state.contact is not None:
+        return []
+    active = sorted(
+        (a for a in state.assignments.values() if a.status in ACTIVE), key=lambda a: a.assigned_at
+    )
+    if not active:
+        return []
+    first = active[0]
+    return [
+        c.AssignResponder(
+            call_id=state.call_id,
+            responder_id=first.responder_id,
+            responder_name=first.name,
+            phone=first.phone,
+            level=first.level,
+            dispatch_id=first.dispatch_id,
+            ack_timeout_s=first.ack_timeout_s,
+            team_id=first.team_id,
+        )
+    ]
 
 
 def _level_pages(

@@ -568,7 +568,13 @@ def _raise(state: CallState, command: c.RaiseCall, now: datetime, ids: IdFactory
 def _assign(state: CallState, command: c.AssignResponder, now: datetime, ids: IdFactory) -> list[CallEvent]:
     current = state.assignments.get(command.responder_id)
     if current is not None and (current.status in ACTIVE or command.by is None):
-        return []  # nobody is paged twice for one call, unless the desk assigns them by hand
+        # Nobody is paged twice for one call, unless the desk assigns them by hand. The same
+        # page decided again (a redelivery after a crash between its two appends) still shares
+        # the contact its first try did not get to store.
+        repeated = current.dispatch_id == command.dispatch_id and current.status in ACTIVE
+        if repeated and state.is_open and _needs_contact(state):
+            return [_contact(state, command, now, ids)]
+        return []
     _require_open(state, "assign")
     events: list[CallEvent] = [
         ResponderAssigned(
@@ -582,17 +588,20 @@ def _assign(state: CallState, command: c.AssignResponder, now: datetime, ids: Id
         )
     ]
     if _needs_contact(state):
-        events.append(
-            ContactShared(
-                call_id=state.call_id,
-                at=now,
-                event_id=ids.derived(command.dispatch_id, "contact"),
-                responder_id=command.responder_id,
-                name=command.responder_name,
-                phone=command.phone,
-            )
-        )
+        events.append(_contact(state, command, now, ids))
     return events
+
+
+def _contact(state: CallState, command: c.AssignResponder, now: datetime, ids: IdFactory) -> ContactShared:
+    """The person paged by ``command`` shown to the caller as whom to contact."""
+    return ContactShared(
+        call_id=state.call_id,
+        at=now,
+        event_id=ids.derived(command.dispatch_id, "contact"),
+        responder_id=command.responder_id,
+        name=command.responder_name,
+        phone=command.phone,
+    )
 
 
 def _needs_contact(state: CallState) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
@@ -146,14 +147,24 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 class _Server(uvicorn.Server):
-    """Stops on SIGTERM/SIGINT within ``STOP_DEADLINE_S``, open live-board streams or not."""
+    """Stops on SIGTERM/SIGINT within ``STOP_DEADLINE_S``, open live-board streams or not, and
+    says when it accepts connections (``on_started``)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         exit_deadline(STOP_DEADLINE_S)
         super().handle_exit(sig, frame)
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, on_started: Callable[[], None] | None = None) -> None:
     config = uvicorn.Config(
         create_app(settings),
         host=settings.http_host,
@@ -161,4 +172,4 @@ def run(settings: Settings) -> None:
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
-    asyncio.run(_Server(config).serve())
+    asyncio.run(_Server(config, on_started).serve())

@@ -106,5 +106,5 @@ async def compose(
     return BrokerService(DURABLE, events, closers)
 
 
-def run(settings: Settings) -> None:
-    run_service(lambda: build(settings))
+def run(settings: Settings, on_started: Callable[[], None] | None = None) -> None:
+    run_service(lambda: build(settings), on_started)

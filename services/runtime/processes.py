@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 from services.adapters.embedded_nats import EmbeddedCluster, EmbeddedNats, EmbeddedNatsError
@@ -109,6 +110,36 @@ def metrics_env(path: Path) -> dict[str, str]:
     for stale in path.glob("*.db"):
         stale.unlink(missing_ok=True)
     return {"PROMETHEUS_MULTIPROC_DIR": str(path)}
+
+
+def started_services(metrics_path: Path) -> set[str]:
+    """The services of a run (its ``metrics_env`` dir) that started serving: each begins its
+    heartbeat only then (``service`` command)."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from services.runtime.metrics import HEARTBEAT_AT_NAME
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_path))
+    return {
+        sample.labels["service"]
+        for family in registry.collect()
+        if family.name == HEARTBEAT_AT_NAME
+        for sample in family.samples
+        if sample.value > 0
+    }
+
+
+def wait_started(metrics_path: Path, names: Iterable[str], timeout: float = 30.0) -> bool:
+    """Whether every service of ``names`` started serving within ``timeout`` seconds."""
+    wanted = set(names)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wanted <= started_services(metrics_path):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def wait_healthy(url: str, timeout: float = 20.0) -> bool:

@@ -62,8 +62,11 @@ class BrokerService:
         log.info("service_stopped")
 
 
-def run_service(build: Callable[[], Awaitable[Service]]) -> None:
-    """Build, start, and wait for SIGTERM/SIGINT; then stop cleanly, within ``STOP_DEADLINE_S``.
+def run_service(
+    build: Callable[[], Awaitable[Service]], on_started: Callable[[], None] | None = None
+) -> None:
+    """Build, start (then ``on_started()``), and wait for SIGTERM/SIGINT; then stop cleanly,
+    within ``STOP_DEADLINE_S``.
 
     A signal that comes while the service is still being built (NATS away) ends the start."""
 
@@ -81,6 +84,8 @@ def run_service(build: Callable[[], Awaitable[Service]]) -> None:
         async def build_and_start() -> Service:
             service = await build()
             await service.start()
+            if on_started is not None:
+                on_started()
             return service
 
         starting = asyncio.create_task(build_and_start())

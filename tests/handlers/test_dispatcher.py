@@ -4,15 +4,17 @@ order, and what a decline, an ack time-out, a merge or someone going away change
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from events import commands as c
 from events.models import AvailabilityChanged
+from services.dispatcher.handlers import Dispatcher
 from services.domain.event_store import InMemoryEventStore, StoredEvent
 from services.domain.ids import SequentialIds
 from services.runtime.settings import Targets
-from tests.fakes import FakeSystem, ids
-from tests.inprocess import FaultyStore
+from tests.fakes import FakeSystem, FixedRosters, ids
+from tests.inprocess import Crash, FaultyStore
 
 FAR = Targets(3600, 7200, 10800)  # stage deadlines out of the way: only pages and answers count
 
@@ -374,3 +376,40 @@ async def test_a_raise_at_district_level_pages_everyone_planned_on_it() -> None:
     pages = await system.pages(call_id)
     assert len(pages) > 1 and {level for _, level in pages} == {"district"}
     assert len({person for person, _ in pages}) == len(pages)
+
+
+async def test_a_crash_between_the_page_and_the_contact_is_mended_by_the_redelivery() -> None:
+    """Found with `up` and nats-server killed right after a tap: the grid member was paged but
+    the caller was never shown whom to contact (the contact deadline passed, the call escalated).
+    A page's two events are stored one by one; when the raise is delivered again (after the
+    page it caused), the dispatcher must store the contact the crash lost, and page nobody twice."""
+    store = FaultyStore()
+    system = FakeSystem(store=store)
+    call_id = await system.raise_call("b12", settle=False)
+    store.crash_in = 1  # ResponderAssigned is stored, ContactShared is lost with the crash
+    with contextlib.suppress(Crash):
+        await system.settle()
+    assert await system.types(call_id) == ["CallRaised", "ResponderAssigned"]
+    await system.settle()  # the page is delivered; then JetStream redelivers the unacked raise
+    stored, _ = await store.load(call_id)
+    await system.deliver(stored[0].event, stored[0].seq)
+    await system.settle()
+    assert await system.pages(call_id) == [("g1", "building")]  # nobody paged twice
+    (shared,) = await system.events(call_id, "ContactShared")
+    assert shared.responder_id == "g1"
+
+
+async def test_a_crash_between_the_page_and_the_contact_is_mended_after_a_restart() -> None:
+    store = FaultyStore()
+    system = FakeSystem(store=store)
+    call_id = await system.raise_call("b12", settle=False)
+    store.crash_in = 1
+    with contextlib.suppress(Crash):
+        await system.settle()
+    # The dispatcher restarts: a new memory, every unacked event delivered again.
+    system.dispatcher = Dispatcher(system.calls, FixedRosters(system.roster), system.settings)
+    system.bus.delivered = 0
+    await system.settle()
+    assert await system.pages(call_id) == [("g1", "building")]
+    (shared,) = await system.events(call_id, "ContactShared")
+    assert shared.responder_id == "g1"

@@ -24,6 +24,11 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_settings(args.name, settings)  # a missing NATS_URL is one line and exit 2, not a traceback
     configure_logging(json=True, level=settings.log_level)
-    start_heartbeat(args.name)  # /metrics: dispatch1310_service_up, once the settings hold
-    run_service(settings)
+
+    # /metrics: dispatch1310_service_up, once the service serves (consuming, or accepting
+    # connections), not while it is still starting (NATS away, a history being folded)
+    def started() -> None:
+        start_heartbeat(args.name)
+
+    run_service(settings, started)
     return 0
