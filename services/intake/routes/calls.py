@@ -71,9 +71,10 @@ async def raise_call(
     idempotency_key: str | None = Header(default=None, max_length=IDEMPOTENCY_KEY_MAX),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    """Raise a call. What /openapi.json documents; the common request is served ahead of this
-    route by ``fast_raise_route`` (services/intake/fast_raise.py), which hands this one
-    whatever it does not take on (a body that fails validation, another content type)."""
+    # What /openapi.json documents (no docstring: it would be the operation's description).
+    # The common request is served before it reaches this route, by the FastRaise middleware
+    # (services/intake/fast_raise.py), which passes on whatever it does not take on (a body
+    # that fails validation, another content type).
     raised = await raise_from(request, body, idempotency_key, who)
     response.headers["Location"] = raised["links"]["self"]
     return raised
