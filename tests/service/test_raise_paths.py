@@ -12,6 +12,8 @@ import pytest
 
 from events.models import CallRaised
 from services.intake.app import create_app
+from services.intake.auth import principal
+from services.intake.fast_raise import FastRaise
 from services.runtime.settings import Settings
 from tests.service.conftest import System
 from tests.support import bearer
@@ -126,3 +128,13 @@ def test_openapi_documents_the_raise_with_its_body_and_answer() -> None:
     assert schema == {"$ref": "#/components/schemas/RaiseCallIn"}
     assert {"201", "401", "403", "422", "429", "503"} <= set(operation["responses"])
     assert [p["name"] for p in operation["parameters"]] == ["idempotency-key"]
+
+
+def test_the_cheap_path_knows_every_input_of_the_documented_route() -> None:
+    """FastRaise reads the body, the Idempotency-Key and the principal itself: an input added to
+    ``raise_call`` (a header, a query parameter, a dependency) must be taught to it too."""
+    dependant = FastRaise(app=create_app(Settings())).documented.dependant
+    assert [param.alias for param in dependant.header_params] == ["idempotency-key"]
+    assert [dependency.call for dependency in dependant.dependencies] == [principal]
+    assert [param.name for param in dependant.body_params] == ["body"]
+    assert not (dependant.query_params or dependant.cookie_params or dependant.path_params)
