@@ -29,6 +29,7 @@ from services.domain.clock import Clock
 from services.domain.ids import IdFactory
 from services.intake.auth import redact_access_log
 from services.intake.deps import IntakeDeps
+from services.intake.fast_raise import FastRaise
 from services.intake.limits import BodySizeLimit, CallRateLimiter
 from services.intake.request_metrics import RequestMetrics
 from services.intake.routes import answers, calls, devices, duty, inbound, live, pages, push, reports, system
@@ -74,6 +75,7 @@ def create_app(settings: Settings, clock: Clock | None = None, ids: IdFactory | 
     redact_access_log()
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(AllowEveryMethod)
+    app.add_middleware(FastRaise)  # POST /api/calls served here: inside the metrics and size limit
     app.add_middleware(BodySizeLimit)
     app.state.rate_limiter = CallRateLimiter(new_phones_per_address=settings.new_phones_per_address)
     app.add_middleware(RequestMetrics)
@@ -170,6 +172,16 @@ def run(settings: Settings, on_started: Callable[[], None] | None = None) -> Non
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
+        access_log=False,  # at "warning" it never printed a line, but still cost each request a call
         timeout_graceful_shutdown=2,
     )
-    asyncio.run(_Server(config, on_started).serve())
+    # uvloop, as the other services (services/runtime/service.py): its transports write a
+    # response and a NATS publish for less CPU than asyncio's. uvicorn picks uvloop only when
+    # it runs the loop itself (``Server.run``), not under ``asyncio.run``.
+    server = _Server(config, on_started)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(server.serve())
+    else:
+        uvloop.run(server.serve())

@@ -28,6 +28,14 @@ _BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n
 
 
 def _clean(text: str, keep_newlines: bool) -> str:
+    if text.isprintable() and _BLANK_LETTERS.isdisjoint(text):
+        # Nothing to remove or replace (the common case, without a step per character):
+        # printable text has no Cc, Cf, Cs, Zl or Zp character, nor a tab or a line break.
+        return text.strip()
+    return _clean_each(text, keep_newlines)
+
+
+def _clean_each(text: str, keep_newlines: bool) -> str:
     for old, new in _BREAKS.items():
         text = text.replace(old, new)
     out: list[str] = []

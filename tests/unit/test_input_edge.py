@@ -86,3 +86,16 @@ def test_the_ledger_keeps_a_signature_while_its_timestamp_can_be_fresh() -> None
     verify("s", timestamp, signature, body, now=last_fresh)
     assert (last_fresh - accepted_at) + CLOCK_SLACK_S <= DEVICE_LEDGER_TTL_S
     assert CLOCK_SLACK_S >= 30
+
+
+def test_text_with_nothing_to_clean_is_kept_as_typed_whatever_its_script() -> None:
+    """The shortcut for printable text (no step per character) answers what the walk over
+    each character does: every printable character but the blank letters is kept."""
+    from services.intake.text import _BLANK_LETTERS, _clean, _clean_each
+
+    kept = "".join(
+        char for code in range(0x110000) if (char := chr(code)).isprintable() and char not in _BLANK_LETTERS
+    )
+    for keep_newlines in (True, False):
+        assert _clean_each(kept, keep_newlines) == kept.strip() == _clean(kept, keep_newlines)
+    assert _clean("\u3000王\u00a0阿姨\u3164 ", keep_newlines=False) == "王\u00a0阿姨"  # not printable: walked

@@ -48,6 +48,8 @@ from services.intake.scope import (
 )
 from services.intake.views import PUBLIC_STATUS, call_view, desk_view, timeline_view
 
+IDEMPOTENCY_KEY_MAX = 200
+
 router = APIRouter(
     prefix="/api/calls",
     tags=["calls"],
@@ -66,9 +68,23 @@ async def raise_call(
     body: RaiseCallIn,
     request: Request,
     response: Response,
-    idempotency_key: str | None = Header(default=None, max_length=200),
+    idempotency_key: str | None = Header(default=None, max_length=IDEMPOTENCY_KEY_MAX),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
+    # What /openapi.json documents (no docstring: it would be the operation's description).
+    # The common request is served before it reaches this route, by the FastRaise middleware
+    # (services/intake/fast_raise.py), which passes on whatever it does not take on (a body
+    # that fails validation, another content type).
+    raised = await raise_from(request, body, idempotency_key, who)
+    response.headers["Location"] = raised["links"]["self"]
+    return raised
+
+
+async def raise_from(
+    request: Request, body: RaiseCallIn, idempotency_key: str | None, who: Principal
+) -> dict[str, Any]:
+    """The raise itself, once the body is valid and the principal known: the call's view, with
+    its secret and links (``links.self`` is its Location)."""
     deps = deps_of(request)
     raised_by = None
     if body.source == "phone":
@@ -105,7 +121,7 @@ async def raise_call(
     )
     if isinstance(admitted, CallState):  # a retry of a call already stored: the same answer
         _same_body_or_refuse(body, admitted)
-        return _raised(response, admitted, secret, deps.clock.now())
+        return _raised(admitted, secret, deps.clock.now())
     if admitted.wait > 0:
         raise HTTPException(
             429,
@@ -140,7 +156,7 @@ async def raise_call(
         limiter.settle(admitted, stored)
     if not events:  # a concurrent request with the same key stored the call first
         _same_body_or_refuse(body, state)
-    return _raised(response, state, secret, deps.clock.now())
+    return _raised(state, secret, deps.clock.now())
 
 
 def _same_body_or_refuse(body: RaiseCallIn, stored: CallState) -> None:
@@ -154,9 +170,8 @@ def _same_body_or_refuse(body: RaiseCallIn, stored: CallState) -> None:
         )
 
 
-def _raised(response: Response, state: CallState, secret: str, now: datetime) -> dict[str, Any]:
+def _raised(state: CallState, secret: str, now: datetime) -> dict[str, Any]:
     call_id = state.call_id
-    response.headers["Location"] = f"/api/calls/{call_id}"
     view = call_view(state, now)
     return {**view, "secret": secret, "links": {"page": f"/?call={call_id}", "self": f"/api/calls/{call_id}"}}
 
