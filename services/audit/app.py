@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable
 
@@ -49,6 +48,7 @@ class AuditService:
         self.resumed_from = 0  # the CALLS sequence the checkpoint covered (0: rebuilt from 1)
         self._saved_at: tuple[int, int] = (0, 0)
         self._checkpointing: asyncio.Task[None] | None = None
+        self._stopping = False
         self.follower = StreamFollower(subjects.CALLS_STREAM, subjects.CALLS_SUBJECTS, self.on_fact)
         self.desk_follower = StreamFollower(subjects.RESPONDERS_STREAM, ">", self.on_desk_fact)
         self._sub: object | None = None
@@ -88,7 +88,7 @@ class AuditService:
         log.info("checkpoint_saved", last_seq=position[0], desk_seq=position[1], bytes=size)
 
     async def _checkpoint_regularly(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.checkpoint_every_s)
             try:
                 await self.save_checkpoint()
@@ -112,9 +112,14 @@ class AuditService:
 
     async def stop(self) -> None:
         if self._checkpointing is not None:
+            # A cancel that lands as a save's NATS request completes can be lost inside it
+            # (Python 3.11's wait_for): the loop then sleeps on. Stop asking, and do not wait
+            # for it longer than a save takes (the stop saves once more below).
+            self._stopping = True
             self._checkpointing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointing
+            done, _ = await asyncio.wait({self._checkpointing}, timeout=2.0)
+            if not done:
+                log.warning("checkpoint_loop_did_not_stop")
         if self._sub is not None:
             await self._sub.unsubscribe()  # type: ignore[attr-defined]
         await self.follower.stop()
