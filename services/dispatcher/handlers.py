@@ -309,12 +309,13 @@ class Dispatcher:
 
     async def reconcile(self) -> None:
         """Look again at every call that could be stalled: open with nobody paged or holding it,
-        paged to someone now away, or merged into a call that has closed."""
+        paged to someone now away, paged with no contact shown to the caller, or merged into a
+        call that has closed."""
         away = self.duty.away_ids(self.calls.clock.now())
         for call_id, person_id in self.open_calls.paged_pairs():
             if person_id in away:
                 await self._decline_away(call_id, person_id)
-        for call_id in self.open_calls.unheld():
+        for call_id in [*self.open_calls.unheld(), *self.open_calls.without_contact()]:
             if not self.awaiting_first_look(call_id):
                 await self.page(call_id)
         for primary_id in self.open_calls.merged_into():

@@ -72,6 +72,17 @@ class OpenCalls:
             if state.is_open and not any(a.status in statuses for a in state.assignments.values())
         ]
 
+    def without_contact(self) -> list[str]:
+        """Open calls someone is paged for whose caller was never shown whom to contact (a
+        crash between a page's two appends)."""
+        return [
+            state.call_id
+            for state in list(self.states.values())
+            if state.is_open
+            and state.contact is None
+            and any(a.status in ACTIVE for a in state.assignments.values())
+        ]
+
     def merged_into(self) -> set[str]:
         """The calls that merged calls joined (to settle those merged calls if they closed)."""
         return {

@@ -17,6 +17,8 @@ Invariants (each violation names the call, the invariant and the events involved
   level with everyone there answered, the chain has run out: reported apart (``attention``).
 - ``one_step``: each ``EscalationRaised`` goes from the call's level to the next one up.
 - ``paged_once``: nobody is paged twice for one call, unless the desk assigned them by hand (``by``).
+- ``contact_shared``: once someone is paged, the caller is shown whom to contact (a
+  ``ContactShared``) within ``slack_s`` of the first page, while the call is open.
 - ``one_outcome``: each stage has one outcome: at most one ``DeadlineMissed``, none when its
   milestone came in time, and one recorded within ``slack_s`` of a due time passed unmet while open.
 - ``away_declined``: a person who goes away while paged has that page declined within ``slack_s``.
@@ -193,6 +195,8 @@ def check_call(
     page_seq: dict[str, int] = {}
     delivered: set[str] = set()
     missed_seq: dict[str, int] = {}
+    first_page: tuple[int, datetime] | None = None
+    contact_at: datetime | None = None
 
     def paged_until(responder_id: str, end: datetime, seq: int) -> None:
         """A page of ``responder_id`` ended at ``end``: were they away meanwhile, undeclined?"""
@@ -223,7 +227,11 @@ def check_call(
             event.from_level != state.level or event.to_level != next_level(event.from_level)
         ):
             flag("one_step", f"{event.from_level} -> {event.to_level} while at {state.level}", seq)
+        if isinstance(event, ContactShared) and contact_at is None:
+            contact_at = event.at
         if isinstance(event, ResponderAssigned):
+            if first_page is None:
+                first_page = (seq, event.at)
             earlier = state.assignments.get(event.responder_id)
             if earlier is not None and event.by is None:
                 flag("paged_once", f"{event.responder_id} paged again", page_seq[event.responder_id], seq)
@@ -244,6 +252,11 @@ def check_call(
     if state.is_open:
         for responder_id in list(state.assignments):
             paged_until(responder_id, now, items[-1][0])
+    if first_page is not None:
+        page_seq_, paged_at = first_page
+        shown_by = contact_at or (state.closed_at if state.is_closed and state.closed_at else now)
+        if shown_by - paged_at > slack:
+            flag("contact_shared", "paged, but the caller was not shown whom to contact", page_seq_)
     for found in gap.found:
         (report.attention if found.top else report.violations).append(
             Violation(call_id, "no_paging_gap", found.detail, found.seqs)

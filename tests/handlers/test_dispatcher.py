@@ -413,3 +413,18 @@ async def test_a_crash_between_the_page_and_the_contact_is_mended_after_a_restar
     assert await system.pages(call_id) == [("g1", "building")]
     (shared,) = await system.events(call_id, "ContactShared")
     assert shared.responder_id == "g1"
+
+
+async def test_the_watchdog_mends_a_contact_lost_to_a_crash_before_any_redelivery() -> None:
+    store = FaultyStore()
+    system = FakeSystem(store=store)
+    call_id = await system.raise_call("b12", settle=False)
+    store.crash_in = 1  # ResponderAssigned is stored, ContactShared is lost with the crash
+    with contextlib.suppress(Crash):
+        await system.settle()
+    await system.settle()  # the page is delivered; the raise's redelivery is still 30 s away
+    assert await system.events(call_id, "ContactShared") == []
+    await system.dispatcher.reconcile()  # the 2 s watchdog
+    assert await system.pages(call_id) == [("g1", "building")]
+    (shared,) = await system.events(call_id, "ContactShared")
+    assert shared.responder_id == "g1"

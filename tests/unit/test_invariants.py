@@ -80,12 +80,18 @@ def test_a_call_held_from_the_start_is_clean() -> None:
 
 def test_nobody_paged_after_a_timeout_is_a_gap() -> None:
     timed_out = DispatchTimedOut(event_id="t", call_id="c1", at=at(31), responder_id="g1", dispatch_id="d")
-    assert invariants([raised("c1"), page("c1", "g1", 1), timed_out], now_s=50) == ["no_paging_gap"]
-    assert invariants([raised("c1"), page("c1", "g1", 1), timed_out], now_s=33) == []  # within the slack
+    assert invariants([raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1), timed_out], now_s=50) == [
+        "no_paging_gap"
+    ]
+    assert (
+        invariants([raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1), timed_out], now_s=33) == []
+    )  # within the slack
 
 
 def test_a_page_left_unanswered_past_its_ack_timeout_is_a_gap() -> None:
-    assert invariants([raised("c1"), page("c1", "g1", 1)], now_s=45) == ["no_paging_gap"]
+    assert invariants([raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1)], now_s=45) == [
+        "no_paging_gap"
+    ]
 
 
 def test_a_level_jump_and_a_second_page_are_found() -> None:
@@ -93,10 +99,17 @@ def test_a_level_jump_and_a_second_page_are_found() -> None:
         event_id="e", call_id="c1", at=at(2), from_level="building", to_level="community", reason="exhausted"
     )
     found = invariants(
-        [raised("c1"), page("c1", "g1", 1), jump, page("c1", "g1", 3, level="community")], now_s=4
+        [
+            raised("c1"),
+            page("c1", "g1", 1),
+            contact("c1", "g1", 1),
+            jump,
+            page("c1", "g1", 3, level="community"),
+        ],
+        now_s=4,
     )
     assert found == ["one_step", "paged_once"]
-    by_hand = [raised("c1"), page("c1", "g1", 1), page("c1", "g1", 3, by="s1")]
+    by_hand = [raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1), page("c1", "g1", 3, by="s1")]
     assert invariants(by_hand, now_s=4) == []
 
 
@@ -124,6 +137,7 @@ def test_a_merged_call_left_behind_by_a_cancelled_call_is_found() -> None:
     history = [
         raised("c1"),
         page("c1", "g1", 1),
+        contact("c1", "g1", 1),
         raised("c2", at=at(2), kind="fire"),
         CallJoined(event_id="j", call_id="c1", at=at(2), joined_call_id="c2", kind="fire"),
         CallMerged(event_id="mg", call_id="c2", at=at(2), into_call_id="c1"),
@@ -137,6 +151,7 @@ def test_nothing_is_paged_after_a_close() -> None:
     history = [
         raised("c1"),
         page("c1", "g1", 1),
+        contact("c1", "g1", 1),
         CallCancelled(event_id="x", call_id="c1", at=at(3), by="caller"),
     ]
     assert invariants([*history, page("c1", "g2", 4)], now_s=5) == ["nothing_after_close"]
@@ -144,7 +159,7 @@ def test_nothing_is_paged_after_a_close() -> None:
 
 def test_every_page_is_delivered_or_dead_lettered() -> None:
     limits = Limits(slack_s=5, delivery_slack_s=30)
-    history = [raised("c1"), page("c1", "g1", 1), accepted("c1", "g1", 2)]
+    history = [raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1), accepted("c1", "g1", 2)]
     assert invariants(history, now_s=40, limits=limits) == ["page_delivered"]
     sent = NotificationSent(
         event_id="n",
@@ -159,7 +174,7 @@ def test_every_page_is_delivered_or_dead_lettered() -> None:
 
 def test_going_away_while_paged_must_decline() -> None:
     report = check_records(
-        records(raised("c1"), page("c1", "g1", 1)),
+        records(raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1)),
         at(20),
         Limits(slack_s=5, notifications=False),
         {"g1": [(at(5), True)]},
@@ -168,7 +183,7 @@ def test_going_away_while_paged_must_decline() -> None:
 
 
 def test_away_and_back_before_the_slack_is_no_violation_but_staying_away_is() -> None:
-    history = records(raised("c1"), page("c1", "g1", 1))
+    history = records(raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 1))
     quiet = Limits(slack_s=5, notifications=False)
     back_soon = {"g1": [(at(5), True), (at(6), False)]}
     assert check_records(history, at(20), quiet, back_soon).violations == []
@@ -176,3 +191,11 @@ def test_away_and_back_before_the_slack_is_no_violation_but_staying_away_is() ->
     assert [v.invariant for v in check_records(history, at(20), quiet, back_late).violations] == [
         "away_declined"
     ]
+
+
+def test_a_page_whose_contact_was_never_shown_is_found() -> None:
+    """A crash between a page's two appends: paged, but the caller never shown whom to contact."""
+    assert invariants([raised("c1"), page("c1", "g1", 1)], now_s=5) == []  # within the slack
+    assert invariants([raised("c1"), page("c1", "g1", 1)], now_s=20) == ["contact_shared"]
+    mended = [raised("c1"), page("c1", "g1", 1), contact("c1", "g1", 4)]
+    assert invariants(mended, now_s=20) == []
