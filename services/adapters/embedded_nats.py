@@ -6,6 +6,7 @@ on 127.0.0.1 only. Used by ``dispatch1310 up`` when ``NATS_URL`` is unset and by
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -186,6 +187,25 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _meta_complete(url: str, size: int) -> bool:
+    """Whether the node at ``url`` (its ``/jsz``) leads a meta group in which every other of the
+    ``size`` nodes is current and online, or follows a leader: placement of an R``size`` stream
+    is refused ("peer offline") until the leader sees them all."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            meta = json.loads(response.read()).get("meta_cluster") or {}
+    except (OSError, ValueError):
+        return False
+    leader = meta.get("leader")
+    if not leader:
+        return False
+    replicas = meta.get("replicas") or []
+    if leader in {r.get("name") for r in replicas}:
+        return True  # a follower (the leader is among its peers): the leader's own view decides
+    ready = [r for r in replicas if r.get("current") and not r.get("offline")]
+    return len(ready) >= size - 1
+
+
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -254,6 +274,14 @@ class EmbeddedCluster:
             while not _healthy(url):
                 if time.monotonic() > deadline:
                     raise EmbeddedNatsError(f"cluster node n{index + 1} not healthy in {timeout}s")
+                time.sleep(0.1)
+        if nodes is None:  # the whole cluster: its meta leader sees every peer
+            urls = [f"http://127.0.0.1:{port}/jsz" for port in self.monitor_ports]
+            while not all(_meta_complete(url, len(urls)) for url in urls):
+                if time.monotonic() > deadline:
+                    raise EmbeddedNatsError(
+                        f"cluster meta leader does not see all {len(urls)} nodes in {timeout}s"
+                    )
                 time.sleep(0.1)
 
     def stop(self) -> None:
