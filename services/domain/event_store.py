@@ -62,7 +62,8 @@ def already_stored(stored: Sequence[StoredEvent], events: Sequence[CallEvent]) -
     one decision: return the rest, which completes the decision as if it had been atomic).
     A prefix followed by someone else's write is a conflict: the rest was decided on a state
     that no longer holds (a second escalation from a level the call has left), so the writer
-    must decide again.
+    must decide again. So is a prefix of the same ids but other content (the same derived
+    event decided again by another writer, at another time).
     """
     ids = [item.event.event_id for item in stored]
     present = [event.event_id in ids for event in events]
@@ -73,8 +74,12 @@ def already_stored(stored: Sequence[StoredEvent], events: Sequence[CallEvent]) -
         return []
     if any(present[first_missing:]):
         return None
-    prefix = [event.event_id for event in events[:first_missing]]
-    if ids[-len(prefix) :] != prefix:
+    # The stored prefix must be this decision's own events, not events of the same (derived)
+    # ids that another writer decided later on another state: a keeper's [DeadlineMissed,
+    # EscalationRaised] must not be completed over a DeadlineMissed another keeper stored
+    # without escalating (the call had climbed meanwhile): that writer decides again.
+    prefix = list(events[:first_missing])
+    if [item.event for item in stored[-len(prefix) :]] != prefix:
         return None
     return list(events[first_missing:])
 

@@ -110,3 +110,36 @@ async def test_a_keeper_killed_between_the_two_messages_still_escalates_after_a_
         await calls.execute(command_for(timer))
     assert _steps(store) == [("building", "district", "deadline")]
     assert _check(store, clock) == []
+
+
+def test_a_retry_is_completed_only_over_its_own_first_events_not_an_equal_id_decided_later() -> None:
+    """Found by the chaos test ('district -> community while at community'): the keeper decided
+    [DeadlineMissed, EscalationRaised] at t1 and lost the race; another keeper recorded the same
+    miss (the same derived id) at t2 without escalating, since the call had climbed meanwhile. The
+    first keeper's retry took that miss for its own first message and appended its stale
+    escalation. A prefix is the retry's own only when it is the same event, not the same id."""
+    from events.models import DeadlineMissed
+    from services.domain.event_store import StoredEvent, already_stored
+
+    def missed(at_s: float) -> DeadlineMissed:
+        return DeadlineMissed(
+            event_id="missed-reach",
+            call_id="c1",
+            at=T0 + timedelta(seconds=at_s),
+            stage="reach",
+            due_at=T0,
+            late_by_ms=int(at_s * 1000),
+        )
+
+    escalation = EscalationRaised(
+        event_id="esc",
+        call_id="c1",
+        at=T0 + timedelta(seconds=1),
+        from_level="district",
+        to_level="community",
+        reason="deadline",
+    )
+    stored_by_the_other = [StoredEvent(1, raised("c1")), StoredEvent(2, missed(2.0))]
+    assert already_stored(stored_by_the_other, [missed(1.0), escalation]) is None  # decide again
+    own_prefix = [StoredEvent(1, raised("c1")), StoredEvent(2, missed(1.0))]
+    assert already_stored(own_prefix, [missed(1.0), escalation]) == [escalation]  # completed
