@@ -378,11 +378,8 @@ async def test_a_raise_at_district_level_pages_everyone_planned_on_it() -> None:
     assert len({person for person, _ in pages}) == len(pages)
 
 
-async def test_a_crash_between_the_page_and_the_contact_is_mended_by_the_redelivery() -> None:
-    """Found with `up` and nats-server killed right after a tap: the grid member was paged but
-    the caller was never shown whom to contact (the contact deadline passed, the call escalated).
-    A page's two events are stored one by one; when the raise is delivered again (after the
-    page it caused), the dispatcher must store the contact the crash lost, and page nobody twice."""
+async def _a_page_cut_from_its_contact() -> tuple[FakeSystem, str]:
+    """A raise whose first page was stored without its ContactShared: the crash came between."""
     store = FaultyStore()
     system = FakeSystem(store=store)
     call_id = await system.raise_call("b12", settle=False)
@@ -390,8 +387,17 @@ async def test_a_crash_between_the_page_and_the_contact_is_mended_by_the_redeliv
     with contextlib.suppress(Crash):
         await system.settle()
     assert await system.types(call_id) == ["CallRaised", "ResponderAssigned"]
+    return system, call_id
+
+
+async def test_a_crash_between_the_page_and_the_contact_is_mended_by_the_redelivery() -> None:
+    """Found with `up` and nats-server killed right after a tap: the grid member was paged but
+    the caller was never shown whom to contact (the contact deadline passed, the call escalated).
+    A page's two events are stored one by one; when the raise is delivered again (after the
+    page it caused), the dispatcher must store the contact the crash lost, and page nobody twice."""
+    system, call_id = await _a_page_cut_from_its_contact()
     await system.settle()  # the page is delivered; then JetStream redelivers the unacked raise
-    stored, _ = await store.load(call_id)
+    stored, _ = await system.store.load(call_id)
     await system.deliver(stored[0].event, stored[0].seq)
     await system.settle()
     assert await system.pages(call_id) == [("g1", "building")]  # nobody paged twice
@@ -400,12 +406,7 @@ async def test_a_crash_between_the_page_and_the_contact_is_mended_by_the_redeliv
 
 
 async def test_a_crash_between_the_page_and_the_contact_is_mended_after_a_restart() -> None:
-    store = FaultyStore()
-    system = FakeSystem(store=store)
-    call_id = await system.raise_call("b12", settle=False)
-    store.crash_in = 1
-    with contextlib.suppress(Crash):
-        await system.settle()
+    system, call_id = await _a_page_cut_from_its_contact()
     # The dispatcher restarts: a new memory, every unacked event delivered again.
     system.dispatcher = Dispatcher(system.calls, FixedRosters(system.roster), system.settings)
     system.bus.delivered = 0
@@ -416,12 +417,7 @@ async def test_a_crash_between_the_page_and_the_contact_is_mended_after_a_restar
 
 
 async def test_the_watchdog_mends_a_contact_lost_to_a_crash_before_any_redelivery() -> None:
-    store = FaultyStore()
-    system = FakeSystem(store=store)
-    call_id = await system.raise_call("b12", settle=False)
-    store.crash_in = 1  # ResponderAssigned is stored, ContactShared is lost with the crash
-    with contextlib.suppress(Crash):
-        await system.settle()
+    system, call_id = await _a_page_cut_from_its_contact()
     await system.settle()  # the page is delivered; the raise's redelivery is still 30 s away
     assert await system.events(call_id, "ContactShared") == []
     await system.dispatcher.reconcile()  # the 2 s watchdog
