@@ -77,12 +77,10 @@ def _contact_owed(state: CallState) -> list[c.Command]:
     decided again stores the contact it lost (the aggregate pages nobody twice)."""
     if state.contact is not None:
         return []
-    active = sorted(
-        (a for a in state.assignments.values() if a.status in ACTIVE), key=lambda a: a.assigned_at
-    )
-    if not active:
+    active = (a for a in state.assignments.values() if a.status in ACTIVE)
+    first = min(active, key=lambda a: a.assigned_at, default=None)
+    if first is None:
         return []
-    first = active[0]
     return [
         c.AssignResponder(
             call_id=state.call_id,

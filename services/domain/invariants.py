@@ -253,10 +253,10 @@ def check_call(
         for responder_id in list(state.assignments):
             paged_until(responder_id, now, items[-1][0])
     if first_page is not None:
-        page_seq_, paged_at = first_page
-        shown_by = contact_at or (state.closed_at if state.is_closed and state.closed_at else now)
+        first_paged_seq, paged_at = first_page
+        shown_by = contact_at or state.closed_at or now  # closed_at is set only once closed
         if shown_by - paged_at > slack:
-            flag("contact_shared", "paged, but the caller was not shown whom to contact", page_seq_)
+            flag("contact_shared", "paged, but the caller was not shown whom to contact", first_paged_seq)
     for found in gap.found:
         (report.attention if found.top else report.violations).append(
             Violation(call_id, "no_paging_gap", found.detail, found.seqs)
